@@ -1,0 +1,19 @@
+# The two commands of the README, plus the set-up they both run first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROMPT ?= a red circle on a blue background
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test
+
+setup:
+	@bash tools/setup_env.sh
+
+# The main job: generate images for a prompt and write a PNG grid.
+demo: setup
+	$(PY) tools/glide_sample.py "$(PROMPT)" --batch-size 4 --seed 0 \
+	    --config projects/glide/configs/glide_tiny_16-32.py --out outputs/demo.png
+
+# The test suite (pytest's exit code 5, "no tests collected", is not a failure).
+test: setup
+	$(PY) -m pytest tests $(PYTEST_ARGS) || [ $$? -eq 5 ]

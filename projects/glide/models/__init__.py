@@ -1,0 +1,28 @@
+"""GLIDE for MMagic: importing this package registers every module.
+
+``from projects.glide.models import *`` makes the networks (``Text2ImUNet``,
+``SuperResText2ImUNet``, ``InpaintText2ImUNet``,
+``SuperResInpaintText2ImUNet``), the model (``Glide``/``GLIDE``) and the
+samplers (``GlideAncestralScheduler``, ``GlideDDIMScheduler``,
+``GlideDPMSolverScheduler``) available in mmagic's registries, and makes
+mmengine read checkpoints safely (no pickled code; ``.safetensors`` too).
+"""
+from .ancestral_scheduler import GlideAncestralScheduler
+from .checkpoint import (mmagic_to_openai, openai_to_mmagic,
+                         read_state_dict, register_safe_checkpoint_loader)
+from .ddim_scheduler import GlideDDIMScheduler
+from .dpm_solver_scheduler import GlideDPMSolverScheduler
+from .glide import Glide
+from .text2im_unet import (GlideAttentionBlock, InpaintText2ImUNet,
+                           SuperResInpaintText2ImUNet, SuperResText2ImUNet,
+                           Text2ImUNet)
+from .tokenizer import GlideTokenizer
+
+register_safe_checkpoint_loader()
+
+__all__ = [
+    'Glide', 'Text2ImUNet', 'SuperResText2ImUNet', 'InpaintText2ImUNet',
+    'SuperResInpaintText2ImUNet', 'GlideAttentionBlock', 'GlideTokenizer',
+    'GlideAncestralScheduler', 'GlideDDIMScheduler', 'GlideDPMSolverScheduler',
+    'openai_to_mmagic', 'mmagic_to_openai', 'read_state_dict'
+]

@@ -1,0 +1,296 @@
+"""GLIDE checkpoints: OpenAI <-> MMagic key names, safe reading, strict loading.
+
+* :func:`openai_to_mmagic` / :func:`mmagic_to_openai` rename keys between
+  OpenAI's release (``base.pt``, ``upsample.pt``, ``*_inpaint.pt``: no prefix)
+  and our networks (MMagic's names, used under ``unet.`` / ``unet_up.``).
+* :func:`read_state_dict` reads ``.safetensors`` or ``.pth``/``.pt`` without
+  executing pickled code (``torch.load(weights_only=True)`` plus an allowlist
+  of mmengine's plain data classes); a crafted pickle is refused.
+* :func:`register_safe_checkpoint_loader` makes mmengine's local checkpoint
+  loader (used by ``init_model``, ``load_from`` and ``--resume``) read through
+  :func:`read_state_dict`, which also lets those take ``.safetensors``.
+"""
+import os
+import pickle
+import re
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+import torch
+
+# (OpenAI pattern, MMagic replacement): applied in order to the key's path.
+_OPENAI_TO_MMAGIC: List[Tuple[str, str]] = [
+    (r'^time_embed\.(\d)\.', r'time_embedding.blocks.\1.'),
+    (r'^input_blocks\.', 'in_blocks.'),
+    (r'^middle_block\.', 'mid_blocks.'),
+    (r'^output_blocks\.', 'out_blocks.'),
+    (r'^out\.0\.', 'out.gn.'),
+    (r'^out\.2\.', 'out.conv.'),
+    (r'\.in_layers\.(\d)\.', r'.conv_1.\1.'),
+    (r'\.emb_layers\.1\.', '.norm_with_embedding.embedding_layer.1.'),
+    (r'\.out_layers\.0\.', '.norm_with_embedding.norm.'),
+    (r'\.out_layers\.3\.', '.conv_2.2.'),
+    (r'\.skip_connection\.', '.shortcut.'),
+]
+_MMAGIC_TO_OPENAI: List[Tuple[str, str]] = [
+    (r'^time_embedding\.blocks\.(\d)\.', r'time_embed.\1.'),
+    (r'^in_blocks\.', 'input_blocks.'),
+    (r'^mid_blocks\.', 'middle_block.'),
+    (r'^out_blocks\.', 'output_blocks.'),
+    (r'^out\.gn\.', 'out.0.'),
+    (r'^out\.conv\.', 'out.2.'),
+    (r'\.conv_1\.(\d)\.', r'.in_layers.\1.'),
+    (r'\.norm_with_embedding\.embedding_layer\.1\.', '.emb_layers.1.'),
+    (r'\.norm_with_embedding\.norm\.', '.out_layers.0.'),
+    (r'\.conv_2\.2\.', '.out_layers.3.'),
+    (r'\.shortcut\.', '.skip_connection.'),
+]
+# Keys that only exist in the OpenAI layout: a quick format test.
+_OPENAI_MARKERS = ('input_blocks.', 'middle_block.', 'output_blocks.',
+                   'time_embed.')
+
+
+def _rename(key: str, rules: List[Tuple[str, str]]) -> str:
+    for pattern, repl in rules:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+def is_openai_state_dict(keys: Iterable[str]) -> bool:
+    """Whether keys are in OpenAI's layout (no prefix, ``input_blocks`` ...)."""
+    return any(k.startswith(_OPENAI_MARKERS) for k in keys)
+
+
+def openai_to_mmagic(state_dict: Mapping[str, torch.Tensor],
+                     prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
+    """Rename an OpenAI GLIDE UNet state dict to our names.
+
+    Args:
+        state_dict: OpenAI keys (``input_blocks.1.0.in_layers.0.weight``...).
+        prefix (str): Prepended to every key, e.g. ``'unet.'``.
+
+    Returns:
+        OrderedDict: the same tensors under MMagic names.
+    """
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        new = prefix + _rename(key, _OPENAI_TO_MMAGIC)
+        if new in out:
+            raise ValueError(f'two keys map to {new!r}')
+        out[new] = value
+    return out
+
+
+def mmagic_to_openai(state_dict: Mapping[str, torch.Tensor],
+                     prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
+    """The inverse of :func:`openai_to_mmagic`: keys under ``prefix`` only,
+    with the prefix removed."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if not key.startswith(prefix):
+            continue
+        out[_rename(key[len(prefix):], _MMAGIC_TO_OPENAI)] = value
+    return out
+
+
+def check_state_dict(state_dict: Mapping[str, torch.Tensor],
+                     expected: Mapping[str, Tuple[int, ...]],
+                     what: str = 'checkpoint') -> None:
+    """Raise a ``KeyError``/``ValueError`` naming every missing, unexpected
+    and wrongly shaped key of ``state_dict`` against ``expected`` shapes."""
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f'{k}: {tuple(state_dict[k].shape)} != {tuple(expected[k])}'
+        for k in expected
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k])
+    ]
+    problems = []
+    if missing:
+        problems.append(f'missing keys ({len(missing)}): {_some(missing)}')
+    if unexpected:
+        problems.append(
+            f'unexpected keys ({len(unexpected)}): {_some(unexpected)}')
+    if shapes:
+        problems.append(f'shape mismatches ({len(shapes)}): {_some(shapes)}')
+    if problems:
+        hint = ''
+        if is_openai_state_dict(unexpected):
+            hint = ('\nThis looks like an OpenAI-format GLIDE checkpoint: '
+                    'convert it with tools/convert_glide_checkpoint.py.')
+        raise KeyError(f'{what} does not match the model:\n  ' +
+                       '\n  '.join(problems) + hint)
+
+
+def _some(items: List[str], n: int = 20) -> str:
+    more = f' ... and {len(items) - n} more' if len(items) > n else ''
+    return ', '.join(items[:n]) + more
+
+
+def _safe_globals() -> list:
+    """Plain data classes found in mmengine checkpoints, allowed when reading
+    a pickle (no class here runs code on unpickling)."""
+    import numpy as np
+    allowed = [
+        np.dtype, np.ndarray, np.core.multiarray._reconstruct,
+        np.core.multiarray.scalar, type(np.dtype('float64')),
+        type(np.dtype('int64')), type(np.dtype('float32')),
+        type(np.dtype('int32')), type(np.dtype('bool'))
+    ]
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+        allowed.append(HistoryBuffer)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from mmengine.config.config import ConfigDict
+        allowed.append(ConfigDict)
+    except ImportError:  # pragma: no cover
+        pass
+    return allowed
+
+
+def read_checkpoint(path: str, map_location='cpu') -> dict:
+    """Read a checkpoint file without executing pickled code.
+
+    Args:
+        path (str): ``.safetensors`` or a torch pickle (``.pth``/``.pt``...).
+        map_location: Where tensors go (as ``torch.load``).
+
+    Returns:
+        dict: the file's content (a state dict, or mmengine's checkpoint dict
+        with ``state_dict``/``meta``/...).
+
+    Raises:
+        FileNotFoundError: no such file.
+        pickle.UnpicklingError: the pickle asks for anything but tensors and
+            plain data (a crafted file), named in the message.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path!r}')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        device = map_location if isinstance(map_location,
+                                            (str, torch.device)) else 'cpu'
+        return load_file(path, device=str(device))
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f'refused to read {path!r}: it holds objects other than tensors '
+            f'and plain data, and unpickling them could run code. If you '
+            f'trust the file, convert it yourself. Details: {err}') from None
+
+
+def read_state_dict(path: str, prefix: str = '',
+                    map_location='cpu') -> 'OrderedDict[str, torch.Tensor]':
+    """The model state dict in a checkpoint file (mmengine's ``state_dict``
+    entry if present), keys under ``prefix`` with ``prefix`` removed."""
+    ckpt = read_checkpoint(path, map_location)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, Mapping):
+        raise ValueError(f'{path!r} holds no state dict')
+    return OrderedDict((k[len(prefix):], v) for k, v in state.items()
+                       if k.startswith(prefix) and torch.is_tensor(v))
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str,
+                    meta: Optional[Dict[str, str]] = None) -> None:
+    """Save as ``.safetensors`` (by extension) or an mmengine-style ``.pth``
+    (``{'state_dict': ..., 'meta': ...}``)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tensors = OrderedDict((k, v.detach().contiguous().cpu())
+                          for k, v in state_dict.items())
+    if path.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file(tensors, path, metadata=meta)
+    else:
+        torch.save({'state_dict': tensors, 'meta': dict(meta or {})}, path)
+
+
+_REGISTERED = False
+
+
+def register_safe_checkpoint_loader() -> None:
+    """Route mmengine's local-file checkpoint loading through
+    :func:`read_checkpoint` (safe unpickling; ``.safetensors`` accepted)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def load_from_local(filename, map_location=None):
+        filename = os.path.expanduser(filename)
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f'{filename} can not be found.')
+        return read_checkpoint(filename, map_location or 'cpu')
+
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
+                                     force=True)
+    _REGISTERED = True
+
+
+# ------------------------------------------------------------ conversion
+# Input channels of the first conv identify an OpenAI GLIDE UNet.
+OPENAI_KINDS = {3: 'base', 7: 'base_inpaint', 6: 'upsample',
+                10: 'upsample_inpaint'}
+
+
+def openai_kind(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """``'base'``, ``'upsample'``, ``'base_inpaint'`` or ``'upsample_inpaint'``
+    from an OpenAI GLIDE UNet state dict."""
+    first = state_dict.get('input_blocks.0.0.weight')
+    if first is None or first.dim() != 4:
+        raise KeyError('not an OpenAI GLIDE UNet state dict: no '
+                       'input_blocks.0.0.weight')
+    kind = OPENAI_KINDS.get(first.shape[1])
+    if kind is None:
+        raise ValueError(f'unknown GLIDE UNet with {first.shape[1]} input '
+                         'channels')
+    return kind
+
+
+def expected_shapes(unet_cfg: dict, prefix: str = '') -> Dict[str, tuple]:
+    """Key -> shape of the network a config builds (on the meta device: no
+    memory, no time)."""
+    from mmagic.registry import MODELS
+    with torch.device('meta'):
+        net = MODELS.build(unet_cfg)
+    return {prefix + k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def unet_config_from_openai(options: Mapping) -> dict:
+    """Our UNet config from the reference's ``model_and_diffusion_defaults()``
+    style options (``num_channels``, ``channel_mult``, ``inpaint``, ...)."""
+    if options.get('inpaint') and options.get('super_res'):
+        kind = 'SuperResInpaintText2ImUNet'
+    elif options.get('inpaint'):
+        kind = 'InpaintText2ImUNet'
+    elif options.get('super_res'):
+        kind = 'SuperResText2ImUNet'
+    else:
+        kind = 'Text2ImUNet'
+    mult = options.get('channel_mult', '')
+    return dict(
+        type=kind,
+        image_size=options['image_size'],
+        in_channels=3,
+        out_channels=6,
+        base_channels=options['num_channels'],
+        resblocks_per_downsample=options['num_res_blocks'],
+        channels_cfg=[int(m) for m in mult.split(',')] if mult else None,
+        attention_res=tuple(
+            int(r) for r in options['attention_resolutions'].split(',')),
+        num_heads=options.get('num_heads', 1),
+        num_head_channels=options.get('num_head_channels', 64),
+        dropout=options.get('dropout', 0.0),
+        use_scale_shift_norm=options.get('use_scale_shift_norm', True),
+        resblock_updown=options.get('resblock_updown', True),
+        text_ctx=options.get('text_ctx', 128),
+        xf_width=options.get('xf_width', 512),
+        xf_layers=options.get('xf_layers', 16),
+        xf_heads=options.get('xf_heads', 8),
+        xf_final_ln=options.get('xf_final_ln', True),
+        xf_padding=options.get('xf_padding', True))

@@ -1,0 +1,532 @@
+"""The GLIDE model: prompts to images with classifier-free guidance, the
+64->256 cascade and inpainting, as an mmengine ``BaseModel``."""
+import math
+from contextlib import nullcontext
+from copy import deepcopy
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.dist import is_main_process
+from mmengine.model import BaseModel
+from tqdm import tqdm
+
+from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
+from .checkpoint import check_state_dict
+from .diffusion import GlideBaseScheduler, space_timesteps
+from .text2im_unet import (InpaintText2ImUNet, SuperResInpaintText2ImUNet,
+                           SuperResText2ImUNet, Text2ImUNet)
+from .tokenizer import GlideTokenizer
+
+ModelType = Union[dict, nn.Module]
+Prompts = Union[str, Sequence[str]]
+
+# MMagic's release configs name mmagic's own DDIM scheduler; GLIDE samples
+# with ours, which reproduces the reference.
+_SCHEDULER_ALIASES = {'EditDDIMScheduler': 'GlideDDIMScheduler'}
+_FOREIGN_SCHEDULER_ARGS = ('set_alpha_to_one', 'steps_offset', 'trained_betas',
+                           'beta_start', 'beta_end', 'rescale_betas_zero_snr')
+
+
+def _build_scheduler(cfg) -> GlideBaseScheduler:
+    if not isinstance(cfg, dict):
+        scheduler = cfg
+    else:
+        cfg = deepcopy(cfg)
+        cfg['type'] = _SCHEDULER_ALIASES.get(cfg.get('type'), cfg.get('type'))
+        if cfg['type'] == 'GlideDDIMScheduler':
+            for key in _FOREIGN_SCHEDULER_ARGS:
+                cfg.pop(key, None)
+        scheduler = DIFFUSION_SCHEDULERS.build(cfg)
+    if not isinstance(scheduler, GlideBaseScheduler):
+        raise TypeError('GLIDE needs one of its own schedulers '
+                        '(GlideAncestralScheduler, GlideDDIMScheduler, '
+                        'GlideDPMSolverScheduler), got '
+                        f'{type(scheduler).__name__}')
+    return scheduler
+
+
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
+    """Round images in [-1, 1] to the 256 levels of an 8-bit image, as the
+    reference does before handing the base sample to the upsampler."""
+    return ((x + 1) * 127.5).round() / 127.5 - 1
+
+
+@MODELS.register_module('GLIDE')
+@MODELS.register_module()
+class Glide(BaseModel):
+    """GLIDE (Nichol et al., 2022): text-guided diffusion.
+
+    Args:
+        unet (dict | nn.Module): The base text-conditional UNet (64x64).
+        diffusion_scheduler (dict | GlideBaseScheduler): Its sampler; the
+            reference recipe is ``GlideAncestralScheduler`` over ``'100'``.
+        unet_up (dict | nn.Module, optional): The super-resolution UNet.
+        diffusion_scheduler_up (dict, optional): Its sampler; the reference
+            recipe is ``GlideDDIMScheduler`` (eta 0) over ``'fast27'``.
+            Defaults to a copy of ``diffusion_scheduler`` with the linear
+            schedule.
+        classifier (dict, optional): A noised-CLIP guide for
+            ``classifier_scale`` > 0.
+        classifier_scale (float): Default CLIP-guidance scale. Defaults to 0.
+        upsample_temp (float): Default temperature of the upsampler's
+            starting noise. Defaults to 0.997 (the reference's).
+        use_fp16 (bool): Cast the UNets to float16 (GPU). Defaults to False.
+        data_preprocessor (dict, optional): mmagic ``DataPreprocessor``.
+        strict_load (bool): Loading a state dict (``init_model``,
+            ``load_from``, ``load_state_dict``) raises an error naming every
+            missing, unexpected or wrongly shaped key. Defaults to True.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 unet: ModelType,
+                 diffusion_scheduler: ModelType,
+                 unet_up: Optional[ModelType] = None,
+                 diffusion_scheduler_up: Optional[ModelType] = None,
+                 classifier: Optional[ModelType] = None,
+                 classifier_scale: float = 0.0,
+                 upsample_temp: float = 0.997,
+                 use_fp16: bool = False,
+                 data_preprocessor: Optional[ModelType] = dict(
+                     type='DataPreprocessor', mean=[127.5], std=[127.5]),
+                 strict_load: bool = True,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.unet = unet if isinstance(unet, nn.Module) else MODELS.build(unet)
+        self.diffusion_scheduler = _build_scheduler(diffusion_scheduler)
+        self.unet_up = None
+        self.diffusion_scheduler_up = None
+        if unet_up is not None:
+            self.unet_up = unet_up if isinstance(
+                unet_up, nn.Module) else MODELS.build(unet_up)
+            if diffusion_scheduler_up is None:
+                diffusion_scheduler_up = dict(
+                    type='GlideDDIMScheduler',
+                    beta_schedule='linear',
+                    timestep_respacing='fast27')
+            self.diffusion_scheduler_up = _build_scheduler(
+                diffusion_scheduler_up)
+        elif diffusion_scheduler_up is not None:
+            raise ValueError('diffusion_scheduler_up is set but unet_up is '
+                             'not: the upsampler needs a network')
+        self.classifier = (
+            MODELS.build(classifier) if isinstance(classifier, dict) else
+            classifier)
+        self.classifier_scale = classifier_scale
+        self.upsample_temp = upsample_temp
+        self.tokenizer = GlideTokenizer(text_ctx=self.unet.text_ctx)
+        self.train_cfg = deepcopy(train_cfg) or {}
+        self.test_cfg = deepcopy(test_cfg) or {}
+        if use_fp16:
+            self.unet.half()
+            if self.unet_up is not None:
+                self.unet_up.half()
+        self.strict_load = strict_load
+        self._register_load_state_dict_pre_hook(self._check_loaded_keys)
+
+    def _check_loaded_keys(self, state_dict, prefix, *args):
+        """Strict loading, whatever the loader: mmengine's
+        ``load_checkpoint`` only warns about mismatching keys."""
+        if not self.strict_load:
+            return
+        expected = {prefix + k: tuple(v.shape)
+                    for k, v in self.state_dict().items()}
+        given = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
+        check_state_dict(given, expected, what='GLIDE state dict')
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def is_inpainting(self) -> bool:
+        return isinstance(self.unet, (InpaintText2ImUNet,
+                                      SuperResInpaintText2ImUNet))
+
+    # ------------------------------------------------------------- text
+    def encode_prompts(self, unet: Text2ImUNet, prompts: Sequence[str],
+                       uncond_prompts: Optional[Sequence[str]] = None
+                       ) -> dict:
+        """Tokenize and encode prompts once for a whole sampling run.
+
+        Args:
+            unet: The network whose text side encodes.
+            prompts: One prompt per sample.
+            uncond_prompts: For classifier-free guidance, the prompts of the
+                unconditional half (the empty prompt, or negative prompts);
+                the batch is laid out ``[cond..., uncond...]``.
+
+        Returns:
+            dict: :meth:`Text2ImUNet.encode_text`'s output.
+        """
+        rows = list(prompts) + list(uncond_prompts or [])
+        tokens, mask = self.tokenizer(rows, device=self.device)
+        return unet.encode_text(tokens, mask)
+
+    # ---------------------------------------------------------- sampling
+    def denoise(self,
+                unet: Text2ImUNet,
+                scheduler: GlideBaseScheduler,
+                x: torch.Tensor,
+                text: dict,
+                guidance_scale: Optional[float] = None,
+                cond: Optional[Dict[str, torch.Tensor]] = None,
+                denoised_fn: Optional[Callable] = None,
+                generator: Optional[torch.Generator] = None,
+                step_noise: Optional[Sequence[torch.Tensor]] = None,
+                guidance_fn: Optional[Callable] = None,
+                progress: Optional[tqdm] = None,
+                stage: str = 'base') -> torch.Tensor:
+        """Run one stage's sampling loop over ``scheduler.timesteps``.
+
+        Args:
+            unet: The stage's network.
+            scheduler: The stage's sampler (timesteps already set).
+            x (Tensor): x_T, (B, C, H, W).
+            text (dict): From :meth:`encode_prompts`: batch B without
+                guidance, 2B ``[cond, uncond]`` with guidance.
+            guidance_scale (float, optional): Classifier-free guidance on eps
+                (variance channels of the conditional half passed through);
+                None for no guidance.
+            cond (dict, optional): Extra network inputs of batch B
+                (``low_res``, ``inpaint_image``, ``inpaint_mask``).
+            denoised_fn (callable, optional): Applied to each x_0 prediction.
+            generator (torch.Generator, optional): Source of step noise.
+            step_noise (Sequence[Tensor], optional): Explicit noise for each
+                step, counted from the noisiest (tests inject the
+                reference's).
+            guidance_fn (callable, optional): ``(x, t) -> grad`` classifier
+                guidance gradient, already scaled.
+            progress (tqdm, optional): Advanced once per step.
+            stage (str): Name used in error messages.
+
+        Returns:
+            Tensor: x_0, (B, C, H, W).
+        """
+        cond = cond or {}
+        guided = guidance_scale is not None
+        if guided:
+            cond2 = {k: torch.cat([v, v]) for k, v in cond.items()}
+        for i, t in enumerate(scheduler.timesteps.tolist()):
+            if guided:
+                out = unet(torch.cat([x, x]), t, text=text, **cond2)
+                cond_out, uncond_out = out.chunk(2)
+                c = x.shape[1]
+                eps = uncond_out[:, :c] + guidance_scale * (
+                    cond_out[:, :c] - uncond_out[:, :c])
+                out = torch.cat([eps, cond_out[:, c:]], dim=1)
+            else:
+                out = unet(x, t, text=text, **cond)
+            grad = guidance_fn(x, t) if guidance_fn is not None else None
+            noise = step_noise[i] if step_noise is not None else None
+            x = scheduler.step(
+                out, t, x, noise=noise, generator=generator,
+                denoised_fn=denoised_fn, guidance_grad=grad)['prev_sample']
+            if not torch.isfinite(x).all():
+                raise FloatingPointError(
+                    f'{stage} sampling produced NaN/Inf at step {i + 1} '
+                    f'(timestep {t}); try float32, fewer guidance or another '
+                    f'sampler')
+            if progress is not None:
+                progress.update(1)
+        return x
+
+    @torch.no_grad()
+    def infer(self,
+              init_image: Optional[torch.Tensor] = None,
+              prompt: Optional[Prompts] = None,
+              batch_size: Optional[int] = None,
+              guidance_scale: float = 3.0,
+              num_inference_steps: Optional[Union[int, str]] = None,
+              labels: Optional[torch.Tensor] = None,
+              classifier_scale: Optional[float] = None,
+              show_progress: bool = False,
+              num_inference_steps_up: Optional[Union[int, str]] = None,
+              mask: Optional[torch.Tensor] = None,
+              latents: Optional[torch.Tensor] = None,
+              latents_up: Optional[torch.Tensor] = None,
+              seed: Optional[int] = None,
+              generator: Optional[torch.Generator] = None,
+              upsample_temp: Optional[float] = None,
+              negative_prompt: Optional[Prompts] = None,
+              height: Optional[int] = None,
+              width: Optional[int] = None,
+              return_low_res: bool = False) -> Dict[str, torch.Tensor]:
+        """Generate images from prompts (the MMagic Quick Start call).
+
+        Args:
+            init_image (Tensor, optional): With ``mask``: the image to
+                inpaint, (B or 1, 3, H, W) in [-1, 1] at the base or the
+                upsampler's resolution. Without ``mask``: the starting noise
+                (as in MMagic; ``latents`` is the clearer name).
+            prompt (str | list[str]): One prompt for the batch, or one per
+                sample. The empty string samples unconditionally.
+            batch_size (int, optional): Samples to make. Defaults to the
+                number of prompts (1 for a string).
+            guidance_scale (float): Classifier-free guidance scale (>= 0);
+                1 disables guidance (one network pass per step).
+            num_inference_steps (int | str, optional): Base sampler steps in
+                [1, 1000], or a respacing string (``'100'``, ``'ddim50'``,
+                ``'fast27'``). Defaults to the scheduler's configuration.
+            labels (Tensor, optional): Not used by CLIP guidance (it guides
+                towards the prompt); accepted for MMagic compatibility.
+            classifier_scale (float, optional): CLIP-guidance scale (>= 0);
+                needs a ``classifier``. Defaults to the model's.
+            show_progress (bool): Show a progress bar over all stages.
+            num_inference_steps_up (int | str, optional): Upsampler steps.
+                Defaults to its configuration (``'fast27'``).
+            mask (Tensor, optional): Inpainting mask (B or 1, 1, H, W) in
+                [0, 1], 1 = keep ``init_image``, 0 = generate.
+            latents (Tensor, optional): Base starting noise (B, 3, h, w).
+            latents_up (Tensor, optional): Upsampler starting noise, before
+                ``upsample_temp``.
+            seed (int, optional): Seed for all random draws (bit-identical
+                results on CPU).
+            generator (torch.Generator, optional): Random source; overrides
+                ``seed``.
+            upsample_temp (float, optional): Upsampler noise temperature in
+                (0, 1]. Defaults to the model's (0.997).
+            negative_prompt (str | list[str], optional): Replaces the empty
+                prompt of the guidance's unconditional half.
+            height, width (int, optional): Output size; must be the model's
+                (accepted for mmagic's ``Text2ImageInferencer``).
+            return_low_res (bool): Also return the base stage's samples.
+
+        Returns:
+            dict: ``samples`` (B, 3, H, W) float32 in [-1, 1]; with
+            ``return_low_res``, ``low_res`` too.
+        """
+        prompts = self._check_prompts(prompt, batch_size, 'prompt')
+        batch = len(prompts)
+        uncond = (self._check_prompts(negative_prompt, batch,
+                                      'negative_prompt')
+                  if negative_prompt is not None else [''] * batch)
+        guidance_scale = self._check_scale(guidance_scale, 'guidance_scale')
+        classifier_scale = self._check_scale(
+            self.classifier_scale if classifier_scale is None else
+            classifier_scale, 'classifier_scale')
+        if classifier_scale > 0 and self.classifier is None:
+            raise ValueError('classifier_scale > 0 needs a model with a '
+                             '`classifier` (CLIP guidance); this one has none')
+        if labels is not None and self.classifier is None:
+            raise ValueError('labels are only used with a classifier; this '
+                             'model has none')
+        self._check_steps(num_inference_steps, 'num_inference_steps')
+        if self.unet_up is None:
+            for name, value in (('num_inference_steps_up',
+                                 num_inference_steps_up),
+                                ('latents_up', latents_up),
+                                ('upsample_temp', upsample_temp)):
+                if value is not None:
+                    raise ValueError(f'{name} is set but this model has no '
+                                     'upsampler (unet_up)')
+        self._check_steps(num_inference_steps_up, 'num_inference_steps_up')
+        upsample_temp = self.upsample_temp if upsample_temp is None else \
+            upsample_temp
+        if not (isinstance(upsample_temp, (int, float))
+                and 0 < upsample_temp <= 1):
+            raise ValueError(
+                f'upsample_temp must be in (0, 1], got {upsample_temp!r}')
+        base_size = self.unet.image_size
+        out_size = (self.unet_up.image_size
+                    if self.unet_up is not None else base_size)
+        for name, value in (('height', height), ('width', width)):
+            if value is not None and value != out_size:
+                raise ValueError(f'{name} must be {out_size} for this model '
+                                 f'(or None), got {value}')
+        if generator is None and seed is not None:
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise TypeError(f'seed must be an int, got {seed!r}')
+            generator = torch.Generator(self.device).manual_seed(seed)
+
+        device = self.device
+        channels = self.unet.image_channels
+        if mask is None and init_image is not None:
+            latents = init_image if latents is None else latents
+            init_image = None
+            if latents.shape[0] == 2 * batch:  # MMagic's [cond, uncond] form
+                latents = latents[:batch]
+        x = self._start_noise(latents, 'latents',
+                              (batch, channels, base_size, base_size),
+                              generator, device)
+        inpaint = self._check_inpaint(init_image, mask, batch, base_size,
+                                      out_size)
+
+        total = self._num_steps(self.diffusion_scheduler, num_inference_steps)
+        if self.unet_up is not None:
+            total += self._num_steps(self.diffusion_scheduler_up,
+                                     num_inference_steps_up)
+        show = show_progress and is_main_process()
+        bar = tqdm(total=total, desc='GLIDE', disable=not show)
+        with bar if show else nullcontext():
+            # Stage 1: the base model, classifier-free guided.
+            scheduler = self.diffusion_scheduler
+            scheduler.set_timesteps(num_inference_steps)
+            guided = guidance_scale != 1.0
+            text = self.encode_prompts(self.unet, prompts,
+                                       uncond if guided else None)
+            cond, paste = self._inpaint_inputs(inpaint, base_size)
+            guidance_fn = None
+            if classifier_scale > 0:
+                guidance_fn = self.classifier.guidance_fn(
+                    prompts, classifier_scale, scheduler, device)
+            bar.set_description('GLIDE base')
+            x = self.denoise(self.unet, scheduler, x, text,
+                             guidance_scale if guided else None, cond, paste,
+                             generator, guidance_fn=guidance_fn, progress=bar)
+            result = {}
+            if self.unet_up is not None:
+                result['low_res'] = x
+                bar.set_description('GLIDE upsample')
+                x = self._upsample(x, prompts, inpaint, num_inference_steps_up,
+                                   latents_up, upsample_temp, generator, bar)
+        samples = x.float().clamp(-1, 1)
+        if return_low_res:
+            result['low_res'] = result.get('low_res', samples).float()
+        else:
+            result.pop('low_res', None)
+        result['samples'] = samples
+        return result
+
+    def _upsample(self, low_res, prompts, inpaint, steps, latents_up,
+                  upsample_temp, generator, bar):
+        scheduler = self.diffusion_scheduler_up
+        scheduler.set_timesteps(steps)
+        size = self.unet_up.image_size
+        batch = low_res.shape[0]
+        x = self._start_noise(
+            latents_up, 'latents_up',
+            (batch, self.unet_up.image_channels, size, size), generator,
+            low_res.device) * upsample_temp
+        text = self.encode_prompts(self.unet_up, prompts)
+        cond, paste = self._inpaint_inputs(inpaint, size)
+        if not isinstance(self.unet_up, SuperResInpaintText2ImUNet):
+            cond, paste = {}, None
+        cond['low_res'] = quantize_8bit(low_res)
+        return self.denoise(self.unet_up, scheduler, x, text, None, cond,
+                            paste, generator, progress=bar, stage='upsample')
+
+    # ------------------------------------------------------- validation
+    @staticmethod
+    def _check_prompts(prompt, batch_size, name) -> List[str]:
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, int)
+                                       or batch_size <= 0):
+            raise ValueError(
+                f'batch_size must be a positive int, got {batch_size!r}')
+        if prompt is None:
+            raise ValueError(f'{name} is required: a str or a list of str '
+                             '("" samples unconditionally)')
+        if isinstance(prompt, str):
+            return [prompt] * (batch_size or 1)
+        if not isinstance(prompt, (list, tuple)) or not prompt:
+            raise TypeError(f'{name} must be a str or a non-empty list of '
+                            f'str, got {prompt!r}')
+        for p in prompt:
+            if not isinstance(p, str):
+                raise TypeError(f'{name} must contain only str, got '
+                                f'{type(p).__name__}')
+        prompt = list(prompt)
+        if batch_size is not None and len(prompt) != batch_size:
+            if len(prompt) != 1:
+                raise ValueError(
+                    f'{name} has {len(prompt)} prompts but batch_size is '
+                    f'{batch_size}: give one prompt or one per sample')
+            prompt = prompt * batch_size
+        return prompt
+
+    @staticmethod
+    def _check_scale(value, name) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f'{name} must be a finite number >= 0, got '
+                             f'{value!r}')
+        return float(value)
+
+    @staticmethod
+    def _check_steps(value, name) -> None:
+        if value is None:
+            return
+        if isinstance(value, str):
+            space_timesteps(1000, value)  # raises a clear ValueError
+            return
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not 1 <= value <= 1000:
+            raise ValueError(f'{name} must be an int in [1, 1000] or a '
+                             f"respacing string like 'fast27', got {value!r}")
+
+    @staticmethod
+    def _num_steps(scheduler, steps) -> int:
+        return len(space_timesteps(
+            scheduler.num_train_timesteps,
+            scheduler.default_respacing if steps is None else steps))
+
+    @staticmethod
+    def _start_noise(latents, name, shape, generator, device):
+        if latents is None:
+            return torch.randn(shape, generator=generator, device=device)
+        if not torch.is_tensor(latents) or tuple(latents.shape) != shape:
+            got = tuple(latents.shape) if torch.is_tensor(latents) else latents
+            raise ValueError(f'{name} must be a tensor of shape {shape}, '
+                             f'got {got}')
+        if not torch.isfinite(latents).all():
+            raise ValueError(f'{name} contains NaN/Inf')
+        return latents.to(device=device, dtype=torch.float32)
+
+    def _check_inpaint(self, image, mask, batch, base_size, out_size):
+        if mask is None:
+            return None
+        if not self.is_inpainting:
+            raise ValueError('mask is given but this model is not an '
+                             'inpainting model (use the *_inpaint config)')
+        if image is None:
+            raise ValueError('mask needs init_image, the image to inpaint')
+        for name, t, c in (('init_image', image, 3), ('mask', mask, 1)):
+            if not torch.is_tensor(t) or t.dim() != 4 or t.shape[1] != c \
+                    or t.shape[0] not in (1, batch) \
+                    or t.shape[2] != t.shape[3] \
+                    or t.shape[2] not in (base_size, out_size):
+                got = tuple(t.shape) if torch.is_tensor(t) else type(t)
+                raise ValueError(
+                    f'{name} must be (B or 1, {c}, H, H) with B={batch} and '
+                    f'H in {sorted({base_size, out_size})}, got {got}')
+            if not torch.isfinite(t).all():
+                raise ValueError(f'{name} contains NaN/Inf')
+        if image.min() < -1 or image.max() > 1:
+            raise ValueError('init_image values must be in [-1, 1], got '
+                             f'[{image.min():.3g}, {image.max():.3g}]')
+        if mask.min() < 0 or mask.max() > 1:
+            raise ValueError('mask values must be in [0, 1] (1 = keep), got '
+                             f'[{mask.min():.3g}, {mask.max():.3g}]')
+        device = self.device
+        return (image.float().to(device).expand(batch, -1, -1, -1),
+                mask.float().to(device).expand(batch, -1, -1, -1))
+
+    @staticmethod
+    def _inpaint_inputs(inpaint, size):
+        """Network inputs and the x_0 paste-back for one stage's size."""
+        if inpaint is None:
+            return {}, None
+        image, mask = inpaint
+        if image.shape[-1] != size:
+            image = nn.functional.interpolate(
+                image, (size, size), mode='bicubic',
+                align_corners=False).clamp(-1, 1)
+        if mask.shape[-1] != size:
+            mask = nn.functional.interpolate(mask, (size, size),
+                                             mode='nearest')
+
+        def paste(x0):
+            return x0 * (1 - mask) + image * mask
+
+        return dict(inpaint_image=image, inpaint_mask=mask), paste
+
+    # ----------------------------------------------------- mmengine API
+    def forward(self, inputs=None, data_samples=None, mode: str = 'tensor'):
+        """mmengine entry point; see :meth:`infer` for sampling."""
+        raise NotImplementedError(
+            'training/evaluation is not available yet; use infer()')
