@@ -5,31 +5,10 @@ import torch
 from mmagic.registry import MODELS
 from projects.glide.models import (InpaintText2ImUNet, SuperResText2ImUNet,
                                    Text2ImUNet, openai_to_mmagic)
-from projects.glide.models.checkpoint import unet_config_from_openai
-from tests.conftest import load_case, reference_path
+from tests.conftest import reference_path
+from tests.reference import build_reference_case, reference_inputs
 
 CASES = ['base', 'upsample', 'inpaint', 'upsample_inpaint']
-
-
-def build_reference_case(case, manifest):
-    """Our network with the reference case's weights, loaded strictly."""
-    data = load_case(case)
-    options = manifest['cases'][case]['options']
-    net = MODELS.build(unet_config_from_openai(options)).eval()
-    openai_sd = {k[len('state_dict.'):]: v for k, v in data.items()
-                 if k.startswith('state_dict.')}
-    net.load_state_dict(openai_to_mmagic(openai_sd), strict=True)
-    return net, data
-
-
-def reference_inputs(data):
-    extra = {}
-    if 'forward.low_res' in data:
-        extra['low_res'] = data['forward.low_res']
-    if 'forward.inpaint_image' in data:
-        extra['inpaint_image'] = data['forward.inpaint_image']
-        extra['inpaint_mask'] = data['forward.inpaint_mask'].float()
-    return extra
 
 
 @pytest.mark.parametrize('case', CASES)

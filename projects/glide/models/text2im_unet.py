@@ -72,8 +72,11 @@ def legacy_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
         ek, ev = encoder_kv.reshape(bs * num_heads, ch * 2, -1).split(ch, dim=1)
         k = torch.cat([ek, k], dim=-1)
         v = torch.cat([ev, v], dim=-1)
+    # Scale q and k by ch**-0.25 each, as the reference (stabler in fp16).
+    scale = ch**-0.25
     out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        (q * scale).transpose(1, 2), (k * scale).transpose(1, 2),
+        v.transpose(1, 2), scale=1.0)
     return out.transpose(1, 2).reshape(bs, -1, length)
 
 
@@ -326,7 +329,10 @@ class Text2ImUNet(DenoisingUnet):
         if timesteps.dim() == 0:
             timesteps = timesteps[None]
         timesteps = timesteps.expand(batch)
-        emb = self.time_embedding(timesteps)
+        time_embed = self.time_embedding
+        emb = time_embed.blocks(
+            time_embed.embedding_fn(timesteps).to(
+                time_embed.blocks[0].weight.dtype))
         if text is None:
             text = self.encode_text(tokens, mask)
         kv = text['kv']

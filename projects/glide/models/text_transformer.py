@@ -37,7 +37,9 @@ class MultiheadSelfAttention(nn.Module):
         bs, n_ctx, width = x.shape
         qkv = self.c_qkv(x).view(bs, n_ctx, self.heads, -1).transpose(1, 2)
         q, k, v = qkv.chunk(3, dim=-1)  # (B, H, L, ch) each
-        out = F.scaled_dot_product_attention(q, k, v)
+        scale = q.shape[-1]**-0.25  # on q and k each, as the reference
+        out = F.scaled_dot_product_attention(q * scale, k * scale, v,
+                                             scale=1.0)
         return self.c_proj(out.transpose(1, 2).reshape(bs, n_ctx, width))
 
 

@@ -1,0 +1,67 @@
+"""The diffusion process: schedules and the reference's respacing."""
+import numpy as np
+import pytest
+import torch
+
+from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
+                                             space_timesteps)
+
+FAST27 = [0, 22, 44, 66, 88, 111, 133, 155, 177, 199, 200, 222, 244, 266, 288,
+          311, 333, 355, 377, 399, 400, 500, 599, 600, 799, 800, 997]
+
+
+def test_respacing_matches_reference_timesteps(manifest):
+    for case in manifest['cases'].values():
+        sample = case['sample']
+        assert space_timesteps(1000, sample['respacing']) == \
+            sample['timesteps_used']
+
+
+def test_named_respacings():
+    assert space_timesteps(1000, 'fast27') == FAST27
+    hundred = space_timesteps(1000, '100')
+    assert len(hundred) == 100 and hundred[0] == 0 and hundred[-1] == 999
+    assert space_timesteps(1000, 100) == hundred
+    assert space_timesteps(1000, 'ddim50') == list(range(0, 1000, 20))
+    assert space_timesteps(1000, '10,10,3,2,2')[:3] == [0, 22, 44]
+    assert space_timesteps(1000, [5, 1, 5]) == [1, 5]
+
+
+@pytest.mark.parametrize('bad', ['fast', '0', '300,300,300,300', 'ddim999',
+                                 [1000], [-1]])
+def test_bad_respacing_is_a_clear_error(bad):
+    with pytest.raises(ValueError):
+        space_timesteps(1000, bad)
+
+
+def test_beta_schedules():
+    cos = beta_schedule('squaredcos_cap_v2')
+    lin = beta_schedule('linear')
+    assert cos.shape == lin.shape == (1000, )
+    assert cos.max() == pytest.approx(0.999) and lin[0] == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match='beta_schedule'):
+        beta_schedule('quadratic')
+
+
+def test_respaced_process_keeps_the_cumulative_alphas():
+    betas = beta_schedule('squaredcos_cap_v2')
+    full = GaussianDiffusion(betas)
+    steps = space_timesteps(1000, 'fast27')
+    spaced = GaussianDiffusion(betas, steps)
+    np.testing.assert_allclose(spaced.alphas_cumprod,
+                               full.alphas_cumprod[steps], rtol=1e-12)
+    assert spaced.timestep_map.tolist() == steps
+    assert spaced.index_of(997) == 26
+    with pytest.raises(ValueError, match='not one of'):
+        spaced.index_of(998)
+
+
+def test_learned_range_variance_spans_posterior_to_beta():
+    d = GaussianDiffusion(beta_schedule('linear'), space_timesteps(1000, 10))
+    x = torch.zeros(1, 3, 2, 2)
+    lo = d.learned_range_log_variance(-torch.ones_like(x), 5, x)
+    hi = d.learned_range_log_variance(torch.ones_like(x), 5, x)
+    assert torch.allclose(lo, torch.tensor(d.posterior_log_variance_clipped[5],
+                                           dtype=torch.float32))
+    assert torch.allclose(hi, torch.tensor(np.log(d.betas[5]),
+                                           dtype=torch.float32))
