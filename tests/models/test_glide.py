@@ -1,0 +1,360 @@
+"""The Glide model: init_model + infer, the cascade recipe, inpainting and
+clear errors on bad input. Tiny configs with random (non-zero) weights."""
+import pytest
+import torch
+
+from mmagic.apis import init_model
+from projects.glide.models import Glide
+from projects.glide.models.checkpoint import save_state_dict
+from projects.glide.models.glide import quantize_8bit
+from tests.conftest import CONFIGS
+
+TINY = str(CONFIGS / 'glide_tiny_16-32.py')
+TINY_INPAINT = str(CONFIGS / 'glide_tiny_16-32-inpaint.py')
+
+
+def randomize(model, seed=0):
+    """Draw every parameter (as the golden cases do), so that no output is
+    trivially zero."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and name.endswith('weight'):
+                p.copy_(1 + 0.05 * torch.randn(p.shape, generator=gen))
+            else:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+@pytest.fixture(scope='module')
+def tiny_ckpt(tmp_path_factory):
+    """A tiny 16->32 checkpoint with random weights, as .pth and
+    .safetensors."""
+    model = randomize(init_model(TINY, None, device='cpu'))
+    folder = tmp_path_factory.mktemp('ckpt')
+    paths = {}
+    for ext in ('pth', 'safetensors'):
+        paths[ext] = str(folder / f'tiny.{ext}')
+        save_state_dict(model.state_dict(), paths[ext])
+    return paths
+
+
+@pytest.fixture(scope='module')
+def model(tiny_ckpt):
+    return init_model(TINY, tiny_ckpt['pth'], device='cpu')
+
+
+def test_quick_start_call(model):
+    """The MMagic README's Quick Start call, unchanged."""
+    out = model.infer(
+        init_image=None, prompt='an oil painting of a corgi', batch_size=2,
+        guidance_scale=3., num_inference_steps=100, labels=None,
+        classifier_scale=0.0, show_progress=True)
+    samples = out['samples']
+    assert samples.shape == (2, 3, 32, 32) and samples.dtype == torch.float32
+    assert samples.min() >= -1 and samples.max() <= 1
+    assert samples.std() > 0.05  # not a constant image
+
+
+def test_loads_safetensors_like_pth(tiny_ckpt, model):
+    other = init_model(TINY, tiny_ckpt['safetensors'], device='cpu')
+    for (k, a), b in zip(model.state_dict().items(),
+                         other.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_same_seed_same_images(model):
+    kw = dict(prompt=['a red cube', 'a dog'], num_inference_steps=8,
+              num_inference_steps_up=5)
+    a = model.infer(seed=7, **kw)['samples']
+    b = model.infer(seed=7, **kw)['samples']
+    c = model.infer(seed=8, **kw)['samples']
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_generator_and_seed_agree(model):
+    kw = dict(prompt='a dog', num_inference_steps=5, num_inference_steps_up=3)
+    a = model.infer(seed=3, **kw)['samples']
+    b = model.infer(generator=torch.Generator().manual_seed(3), **kw)
+    assert torch.equal(a, b['samples'])
+
+
+def test_different_prompts_in_one_batch_differ(model, monkeypatch):
+    from projects.glide.models import GlideDDIMScheduler
+    # Deterministic samplers: the only difference between rows is the prompt.
+    monkeypatch.setattr(model, 'diffusion_scheduler', GlideDDIMScheduler())
+    noise = torch.randn(1, 3, 16, 16).expand(2, -1, -1, -1)
+    noise_up = torch.randn(1, 3, 32, 32).expand(2, -1, -1, -1)
+    out = model.infer(prompt=['a red cube', 'a green tree'], latents=noise,
+                      latents_up=noise_up, num_inference_steps=10,
+                      num_inference_steps_up='fast27', return_low_res=True)
+    for key in ('samples', 'low_res'):
+        diff = (out[key][0] - out[key][1]).abs().max()
+        assert diff > 1e-2, key
+    # The same prompt twice with the same noise gives the same image.
+    same = model.infer(prompt=['a red cube'] * 2, latents=noise,
+                       latents_up=noise_up, num_inference_steps=10,
+                       num_inference_steps_up='fast27')['samples']
+    torch.testing.assert_close(same[0], same[1])
+    torch.testing.assert_close(same[0], out['samples'][0])
+
+
+def test_guidance_scale_one_is_unguided_and_scale_changes_images(model):
+    noise = torch.randn(1, 3, 16, 16)
+    kw = dict(prompt='a red cube', latents=noise, num_inference_steps=6,
+              num_inference_steps_up=3, seed=0)
+    one = model.infer(guidance_scale=1.0, **kw)['samples']
+    three = model.infer(guidance_scale=3.0, **kw)['samples']
+    assert (one - three).abs().max() > 1e-2
+    # guidance 1 equals the guided formula at scale 1 (one pass, not two).
+    unet, sched = model.unet, model.diffusion_scheduler
+    sched.set_timesteps(6)
+    text2 = model.encode_prompts(unet, ['a red cube'], [''])
+    text1 = model.encode_prompts(unet, ['a red cube'])
+    gen = torch.Generator()
+    a = model.denoise(unet, sched, noise, text2, 1.0,
+                      generator=gen.manual_seed(0))
+    b = model.denoise(unet, sched, noise, text1, None,
+                      generator=gen.manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+def test_cascade_follows_reference_recipe(model, monkeypatch):
+    """The upsampler sees the 8-bit quantised base sample and the prompt,
+    over fast27 DDIM, from noise scaled by 0.997."""
+    seen = {}
+    original = model.denoise
+
+    def spy(unet, scheduler, x, text, guidance_scale=None, cond=None, *a,
+            **kw):
+        if unet is model.unet_up:
+            seen.update(x=x.clone(), cond=dict(cond), guidance=guidance_scale,
+                        timesteps=scheduler.timesteps.tolist(),
+                        text=text['xf_proj'].clone())
+        return original(unet, scheduler, x, text, guidance_scale, cond, *a,
+                        **kw)
+
+    monkeypatch.setattr(model, 'denoise', spy)
+    noise_up = torch.randn(1, 3, 32, 32)
+    out = model.infer(prompt='a corgi', num_inference_steps=5, seed=0,
+                      latents_up=noise_up, return_low_res=True)
+    assert seen['guidance'] is None
+    assert len(seen['timesteps']) == 27 and seen['timesteps'][0] == 997
+    torch.testing.assert_close(seen['x'], noise_up * 0.997)
+    low = seen['cond']['low_res']
+    torch.testing.assert_close(low, quantize_8bit(out['low_res']))
+    assert torch.allclose((low + 1) * 127.5, ((low + 1) * 127.5).round(),
+                          atol=1e-4)
+    expected = model.encode_prompts(model.unet_up, ['a corgi'])['xf_proj']
+    torch.testing.assert_close(seen['text'], expected)
+
+
+def test_samplers_selectable_in_config(tiny_ckpt):
+    from mmengine import Config
+    for kind in ('GlideDDIMScheduler', 'GlideDPMSolverScheduler'):
+        cfg = Config.fromfile(TINY)
+        cfg.model.diffusion_scheduler.type = kind
+        m = init_model(cfg, tiny_ckpt['pth'], device='cpu')
+        out = m.infer(prompt='a cat', num_inference_steps=10, seed=0)
+        assert torch.isfinite(out['samples']).all()
+
+
+def test_mmagic_release_config_builds_and_samples():
+    """MMagic's released configs (EditDDIMScheduler, GN32) build a Glide that
+    samples with our reference-exact DDIM."""
+    from mmagic.registry import MODELS
+    from projects.glide.models import GlideDDIMScheduler
+    tiny = dict(image_size=16, base_channels=32, in_channels=3,
+                resblocks_per_downsample=1, attention_res=(16, 8),
+                channels_cfg=[1, 2], norm_cfg=dict(type='GN32', num_groups=32),
+                dropout=0.1, num_classes=0, use_fp16=False,
+                resblock_updown=True,
+                attention_cfg=dict(type='MultiHeadAttentionBlock', num_heads=1,
+                                   num_head_channels=16,
+                                   use_new_attention_order=False,
+                                   encoder_channels=32),
+                use_scale_shift_norm=True, text_ctx=128, xf_width=32,
+                xf_layers=2, xf_heads=2, xf_final_ln=True, xf_padding=True)
+    model = MODELS.build(dict(
+        type='Glide',
+        data_preprocessor=dict(type='DataPreprocessor', mean=[127.5],
+                               std=[127.5]),
+        unet=dict(type='Text2ImUNet', **tiny),
+        diffusion_scheduler=dict(type='EditDDIMScheduler',
+                                 variance_type='learned_range',
+                                 beta_schedule='squaredcos_cap_v2'),
+        use_fp16=False)).eval()
+    assert isinstance(model.diffusion_scheduler, GlideDDIMScheduler)
+    out = model.infer(prompt='a cat', num_inference_steps=4, seed=0)
+    assert out['samples'].shape == (1, 3, 16, 16)
+
+
+def test_text2image_inferencer_arguments(model):
+    """mmagic's Text2ImageInferencer calls infer(prompt, height, width,
+    seed)."""
+    out = model.infer(prompt='a cat', height=32, width=32, seed=1,
+                      num_inference_steps=3, num_inference_steps_up=2)
+    assert out['samples'].shape == (1, 3, 32, 32)
+
+
+def test_negative_prompt_replaces_the_unconditional_prompt(model):
+    kw = dict(prompt='a cat', num_inference_steps=4, num_inference_steps_up=2,
+              seed=0)
+    a = model.infer(**kw)['samples']
+    b = model.infer(negative_prompt='', **kw)['samples']
+    c = model.infer(negative_prompt='a dog', **kw)['samples']
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_mmagic_style_init_image_is_the_starting_noise(model):
+    noise = torch.randn(2, 3, 16, 16)  # MMagic's [cond, uncond] noise
+    kw = dict(prompt='a cat', num_inference_steps=4, num_inference_steps_up=2,
+              seed=0)
+    a = model.infer(init_image=noise, **kw)['samples']
+    b = model.infer(latents=noise[:1], **kw)['samples']
+    assert torch.equal(a, b)
+
+
+def test_nan_is_reported_not_returned(model, monkeypatch):
+    original = model.unet.forward
+
+    def broken(*args, **kwargs):
+        return original(*args, **kwargs) * float('nan')
+
+    monkeypatch.setattr(model.unet, 'forward', broken)
+    with pytest.raises(FloatingPointError, match='base sampling .* step 1'):
+        model.infer(prompt='a cat', num_inference_steps=3, seed=0)
+
+
+@pytest.fixture(scope='module')
+def inpaint_model():
+    return randomize(init_model(TINY_INPAINT, None, device='cpu'), seed=1)
+
+
+@pytest.mark.parametrize('size', [16, 32])
+def test_inpainting_keeps_the_known_region(inpaint_model, size):
+    image = torch.rand(1, 3, size, size) * 2 - 1
+    mask = torch.ones(1, 1, size, size)
+    mask[..., size // 4:size // 2, size // 4:size // 2] = 0  # fill a square
+    out = inpaint_model.infer(init_image=image, mask=mask, prompt='a cat',
+                              num_inference_steps=6, num_inference_steps_up=4,
+                              seed=0, return_low_res=True)
+    samples = out['samples']
+    assert samples.shape == (1, 3, 32, 32)
+    mask32 = torch.nn.functional.interpolate(mask, (32, 32), mode='nearest')
+    image32 = torch.nn.functional.interpolate(
+        image, (32, 32), mode='bicubic', align_corners=False).clamp(-1, 1)
+    keep = mask32.expand_as(samples).bool()
+    assert (samples - image32).abs()[keep].max() < 1e-5
+    assert (samples - image32).abs()[~keep].mean() > 0.05
+
+
+# ------------------------------------------------------------ bad input
+BAD_INPUTS = [
+    (dict(prompt=None), ValueError, 'prompt is required'),
+    (dict(prompt=''), None, None),  # the empty prompt is valid
+    (dict(prompt=5), TypeError, 'prompt must be a str'),
+    (dict(prompt=['a', 3]), TypeError, 'only str'),
+    (dict(prompt=[]), TypeError, 'non-empty list'),
+    (dict(prompt='a', batch_size=0), ValueError, 'batch_size must be'),
+    (dict(prompt='a', batch_size=-2), ValueError, 'batch_size must be'),
+    (dict(prompt='a', batch_size=1.5), ValueError, 'batch_size must be'),
+    (dict(prompt=['a', 'b', 'c'], batch_size=2), ValueError,
+     '3 prompts but batch_size is 2'),
+    (dict(prompt='a', num_inference_steps=0), ValueError,
+     r'num_inference_steps must be an int in \[1, 1000\]'),
+    (dict(prompt='a', num_inference_steps=1001), ValueError,
+     'num_inference_steps'),
+    (dict(prompt='a', num_inference_steps=2.5), ValueError,
+     'num_inference_steps'),
+    (dict(prompt='a', num_inference_steps='fast'), ValueError, 'respacing'),
+    (dict(prompt='a', num_inference_steps_up=0), ValueError,
+     'num_inference_steps_up'),
+    (dict(prompt='a', guidance_scale=-1), ValueError,
+     'guidance_scale must be a finite number >= 0'),
+    (dict(prompt='a', guidance_scale=float('nan')), ValueError,
+     'guidance_scale'),
+    (dict(prompt='a', guidance_scale='3'), ValueError, 'guidance_scale'),
+    (dict(prompt='a', classifier_scale=-0.5), ValueError, 'classifier_scale'),
+    (dict(prompt='a', classifier_scale=2.0), ValueError,
+     'needs a model with a `classifier`'),
+    (dict(prompt='a', labels=torch.tensor([1])), ValueError, 'labels'),
+    (dict(prompt='a', upsample_temp=0), ValueError, r'upsample_temp .*\(0, 1\]'),
+    (dict(prompt='a', upsample_temp=1.5), ValueError, 'upsample_temp'),
+    (dict(prompt='a', latents=torch.randn(1, 3, 8, 8)), ValueError,
+     r'latents must be a tensor of shape \(1, 3, 16, 16\)'),
+    (dict(prompt='a', latents=torch.full((1, 3, 16, 16), float('nan'))),
+     ValueError, 'NaN'),
+    (dict(prompt='a', latents_up=torch.randn(1, 3, 16, 16)), ValueError,
+     'latents_up must be'),
+    (dict(prompt='a', height=64), ValueError, 'height must be 32'),
+    (dict(prompt='a', width=16), ValueError, 'width must be 32'),
+    (dict(prompt='a', seed='x'), TypeError, 'seed must be an int'),
+    (dict(prompt='a', mask=torch.ones(1, 1, 16, 16),
+          init_image=torch.zeros(1, 3, 16, 16)), ValueError,
+     'not an inpainting model'),
+    (dict(prompt='a', negative_prompt=['x', 'y']), ValueError,
+     'negative_prompt has 2 prompts'),
+]
+
+
+@pytest.mark.parametrize('kwargs,error,match', BAD_INPUTS)
+def test_bad_input_is_a_clear_error(model, kwargs, error, match):
+    kwargs = dict(dict(num_inference_steps=2, num_inference_steps_up=2),
+                  **kwargs)
+    if error is None:
+        assert model.infer(**kwargs)['samples'].shape[0] == 1
+        return
+    with pytest.raises(error, match=match):
+        model.infer(**kwargs)
+
+
+INPAINT_BAD = [
+    (dict(mask=torch.ones(1, 1, 16, 16)), 'mask needs init_image'),
+    (dict(init_image=torch.zeros(1, 3, 16, 16), mask=torch.ones(1, 3, 16, 16)),
+     r'mask must be \(B or 1, 1, H, H\)'),
+    (dict(init_image=torch.zeros(1, 3, 20, 20), mask=torch.ones(1, 1, 20, 20)),
+     r'H in \[16, 32\]'),
+    (dict(init_image=torch.full((1, 3, 16, 16), 2.0),
+          mask=torch.ones(1, 1, 16, 16)), r'init_image values must be in'),
+    (dict(init_image=torch.zeros(1, 3, 16, 16),
+          mask=torch.full((1, 1, 16, 16), 2.0)), 'mask values must be in'),
+    (dict(init_image=torch.zeros(3, 3, 16, 16), mask=torch.ones(1, 1, 16, 16)),
+     'init_image must be'),
+]
+
+
+@pytest.mark.parametrize('kwargs,match', INPAINT_BAD)
+def test_bad_inpainting_input_is_a_clear_error(inpaint_model, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        inpaint_model.infer(prompt='a', num_inference_steps=2, **kwargs)
+
+
+def test_upsampler_settings_without_upsampler_are_errors():
+    from mmengine import Config
+    from mmagic.registry import MODELS
+    cfg = Config.fromfile(TINY).model
+    cfg.pop('unet_up')
+    cfg.pop('diffusion_scheduler_up')
+    cfg.pop('upsample_temp')
+    model = MODELS.build(cfg)
+    for kw in (dict(num_inference_steps_up=27), dict(upsample_temp=0.9),
+               dict(latents_up=torch.zeros(1, 3, 32, 32))):
+        with pytest.raises(ValueError, match='no upsampler'):
+            model.infer(prompt='a', num_inference_steps=2, **kw)
+    with pytest.raises(ValueError, match='unet_up is not'):
+        MODELS.build(dict(cfg, diffusion_scheduler_up=dict(
+            type='GlideDDIMScheduler')))
+
+
+def test_unknown_sampler_is_a_clear_error():
+    from mmengine import Config
+    from mmagic.registry import MODELS
+    cfg = Config.fromfile(TINY).model
+    cfg.diffusion_scheduler = dict(type='NoSuchScheduler')
+    with pytest.raises(KeyError, match='NoSuchScheduler'):
+        MODELS.build(cfg)
+    cfg.diffusion_scheduler = dict(type='DDPMScheduler')  # mmagic's own
+    with pytest.raises(Exception, match='GLIDE needs one of its own'):
+        MODELS.build(cfg)
