@@ -133,10 +133,8 @@ def _safe_globals() -> list:
     import numpy as np
     allowed = [
         np.dtype, np.ndarray, np.core.multiarray._reconstruct,
-        np.core.multiarray.scalar, type(np.dtype('float64')),
-        type(np.dtype('int64')), type(np.dtype('float32')),
-        type(np.dtype('int32')), type(np.dtype('bool'))
-    ]
+        np.core.multiarray.scalar
+    ] + [type(np.dtype(t)) for t in np.typecodes['All'] if t not in 'Mm']
     try:
         from mmengine.logging.history_buffer import HistoryBuffer
         allowed.append(HistoryBuffer)
@@ -148,6 +146,52 @@ def _safe_globals() -> list:
     except ImportError:  # pragma: no cover
         pass
     return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only tensors, containers, numpy data and
+    mmengine's log buffers. mmengine's ``HistoryBuffer`` pickles its
+    statistics as ``getattr(buffer, 'mean')``; ``getattr`` is served by a
+    version that only returns public methods of a ``HistoryBuffer``."""
+
+    _MODULES = ('collections', 'torch._utils', 'numpy.core.multiarray',
+                'numpy', 'numpy.dtypes', '_codecs')
+
+    def find_class(self, module, name):
+        allowed = {(c.__module__, c.__qualname__) for c in _safe_globals()}
+        if (module, name) in allowed:
+            return super().find_class(module, name)
+        if module in ('builtins', '__builtin__') and name == 'getattr':
+            return _history_buffer_getattr
+        if (module, name) in (('collections', 'OrderedDict'),
+                              ('_codecs', 'encode'), ('torch', 'Size'),
+                              ('torch', 'device')) or (
+                                  module == 'torch._utils'
+                                  and name.startswith('_rebuild_')) or (
+                                      module == 'torch'
+                                      and name.endswith('Storage')) or (
+                                          module == 'numpy.dtypes'):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f'global {module}.{name} is not allowed')
+
+
+def _history_buffer_getattr(obj, name):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if (obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and \
+            not name.startswith('_') and \
+            callable(getattr(HistoryBuffer, name, None)):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({type(obj).__name__}, {name!r}) is not allowed')
+
+
+class _RestrictedPickle:
+    """A ``pickle_module`` for ``torch.load`` using the restricted
+    unpickler."""
+    Unpickler = _RestrictedUnpickler
+    load = staticmethod(
+        lambda f, **kw: _RestrictedUnpickler(f, **kw).load())
+    __name__ = 'glide_restricted_pickle'
 
 
 def read_checkpoint(path: str, map_location='cpu') -> dict:
@@ -178,10 +222,17 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
             return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
+        first = err
+    try:  # mmengine runner checkpoints (log buffers in message_hub)
+        return torch.load(path, map_location=map_location,
+                          weights_only=False, pickle_module=_RestrictedPickle)
+    except pickle.UnpicklingError as err:
         raise pickle.UnpicklingError(
             f'refused to read {path!r}: it holds objects other than tensors '
             f'and plain data, and unpickling them could run code. If you '
-            f'trust the file, convert it yourself. Details: {err}') from None
+            f'trust the file, convert it yourself. Details: {err}; '
+            f'{str(first).splitlines()[-1] if str(first) else first!r}'
+        ) from None
 
 
 def read_state_dict(path: str, prefix: str = '',
