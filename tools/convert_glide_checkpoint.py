@@ -8,6 +8,13 @@ OpenAI -> ours (``.pth`` in mmengine's format, or ``.safetensors``)::
     python tools/convert_glide_checkpoint.py --base base_inpaint.pt \
         --upsample upsample_inpaint.pt --out glide-64-256-inpaint.pth
 
+With the noised CLIP of CLIP guidance (``glide_clip-guided_laion-64x64.py``)::
+
+    python tools/convert_glide_checkpoint.py --base base.pt \
+        --clip-text clip_text_enc.pt --clip-image clip_image_enc.pt \
+        --config projects/glide/configs/glide_clip-guided_laion-64x64.py \
+        --out glide-64x64-clip.pth
+
 Ours (or MMagic's released ``.pth``) -> OpenAI::
 
     python tools/convert_glide_checkpoint.py --to-openai glide-64-256.pth \
@@ -80,12 +87,27 @@ def to_ours(args):
                              f'{kind} base model')
         state.update(openai_to_mmagic(up, prefix='unet_up.'))
         expected.update(expected_shapes(cfg.unet_up, 'unet_up.'))
+    for arg, part in ((args.clip_text, 'text_encoder'),
+                      (args.clip_image, 'image_encoder')):
+        if arg:
+            if not cfg.get('classifier'):
+                raise ValueError('--clip-text/--clip-image need a --config '
+                                 'with a classifier (NoisedCLIP)')
+            state.update((f'classifier.{part}.{k}', v)
+                         for k, v in read(arg).items())
+            expected.update(_clip_shapes(cfg.classifier, part))
     log('checking keys and shapes...')
     check_state_dict(state, expected, what='converted checkpoint')
     log(f'writing {args.out} ({len(state)} tensors)...')
     save_state_dict(state, args.out, meta={'source': 'openai',
                                            'kind': kind})
     log('done')
+
+
+def _clip_shapes(classifier_cfg, part):
+    shapes = expected_shapes(classifier_cfg, 'classifier.')
+    return {k: v for k, v in shapes.items()
+            if k.startswith(f'classifier.{part}.')}
 
 
 def to_openai(args):
@@ -107,7 +129,25 @@ def to_openai(args):
         log(f'writing {out}...')
         import torch
         torch.save(mmagic_to_openai(part, prefix), out)
-    unknown = [k for k in state if not k.startswith(('unet.', 'unet_up.'))]
+    for part, name in (('text_encoder', 'clip_text_enc.pt'),
+                       ('image_encoder', 'clip_image_enc.pt')):
+        prefix = f'classifier.{part}.'
+        clip = OrderedDict((k[len(prefix):], v) for k, v in state.items()
+                           if k.startswith(prefix))
+        if clip:
+            cfg = model_cfg(args.config, bool(inpaint))
+            if not cfg.get('classifier'):
+                raise ValueError('this checkpoint has CLIP weights: pass the '
+                                 '--config with its classifier')
+            check_state_dict({prefix + k: v for k, v in clip.items()},
+                             _clip_shapes(cfg.classifier, part),
+                             what=f'{part} of {args.to_openai}')
+            out = os.path.join(args.out_dir, name)
+            log(f'writing {out}...')
+            import torch
+            torch.save(clip, out)
+    unknown = [k for k in state
+               if not k.startswith(('unet.', 'unet_up.', 'classifier.'))]
     if unknown:
         raise KeyError(f'unknown keys in {args.to_openai}: {unknown[:10]}')
     log('done')
@@ -119,6 +159,8 @@ def main(argv=None):
     parser.add_argument('--upsample',
                         help='OpenAI upsample.pt or upsample_inpaint.pt')
     parser.add_argument('--out', help='output .pth or .safetensors')
+    parser.add_argument('--clip-text', help='OpenAI clip_text_enc.pt')
+    parser.add_argument('--clip-image', help='OpenAI clip_image_enc.pt')
     parser.add_argument('--to-openai', metavar='CKPT',
                         help='convert this checkpoint of ours to OpenAI files')
     parser.add_argument('--out-dir', help='output folder for --to-openai')

@@ -279,7 +279,7 @@ BAD_INPUTS = [
     (dict(prompt='a', classifier_scale=-0.5), ValueError, 'classifier_scale'),
     (dict(prompt='a', classifier_scale=2.0), ValueError,
      'needs a model with a `classifier`'),
-    (dict(prompt='a', labels=torch.tensor([1])), ValueError, 'labels'),
+    (dict(prompt='a', labels=torch.tensor([1])), ValueError, 'labels are not used'),
     (dict(prompt='a', upsample_temp=0), ValueError, r'upsample_temp .*\(0, 1\]'),
     (dict(prompt='a', upsample_temp=1.5), ValueError, 'upsample_temp'),
     (dict(prompt='a', latents=torch.randn(1, 3, 8, 8)), ValueError,

@@ -83,3 +83,36 @@ def test_wrong_files_are_clear_errors(tmp_path):
     # The full-size default config rejects tiny weights with shapes named.
     with pytest.raises(KeyError, match='shape mismatches'):
         convert(['--base', base_path, '--out', str(tmp_path / 'x.pth')])
+
+
+def test_clip_checkpoints_convert_both_ways(tmp_path):
+    from tests.conftest import reference_path
+    from safetensors.torch import load_file
+    clip = load_file(str(reference_path('clip_tiny.safetensors')))
+    paths = {}
+    for part, name in (('text_encoder', 'clip_text_enc.pt'),
+                       ('image_encoder', 'clip_image_enc.pt')):
+        prefix = f'state_dict.{part}.'
+        paths[part] = tmp_path / name
+        torch.save({k[len(prefix):]: v for k, v in clip.items()
+                    if k.startswith(prefix)}, paths[part])
+    base_path, _, _ = openai_file('base', tmp_path)
+    config = str(CONFIGS / 'glide_tiny_16-32-clip.py')
+    out = str(tmp_path / 'glide-clip.safetensors')
+    convert(['--base', base_path, '--clip-text', str(paths['text_encoder']),
+             '--clip-image', str(paths['image_encoder']), '--out', out,
+             '--config', config])
+    from mmengine import Config
+    cfg = Config.fromfile(config)
+    cfg.model.pop('unet_up')
+    cfg.model.pop('diffusion_scheduler_up')
+    cfg.model.pop('upsample_temp')
+    model = init_model(cfg, out, device='cpu')  # strict
+    assert model.classifier is not None
+    back = tmp_path / 'back'
+    convert(['--to-openai', out, '--out-dir', str(back), '--config', config])
+    for part, path in paths.items():
+        original = torch.load(path, weights_only=True)
+        again = torch.load(back / path.name, weights_only=True)
+        assert sorted(again) == sorted(original)
+        assert all(torch.equal(again[k], original[k]) for k in original)

@@ -3,6 +3,7 @@
 ``from projects.glide.models import *`` makes the networks (``Text2ImUNet``,
 ``SuperResText2ImUNet``, ``InpaintText2ImUNet``,
 ``SuperResInpaintText2ImUNet``), the model (``Glide``/``GLIDE``) and the
+CLIP guide (``NoisedCLIP``) and the
 samplers (``GlideAncestralScheduler``, ``GlideDDIMScheduler``,
 ``GlideDPMSolverScheduler``) available in mmagic's registries, and makes
 mmengine read checkpoints safely (no pickled code; ``.safetensors`` too).
@@ -13,6 +14,7 @@ from .checkpoint import (mmagic_to_openai, openai_to_mmagic,
 from .ddim_scheduler import GlideDDIMScheduler
 from .dpm_solver_scheduler import GlideDPMSolverScheduler
 from .glide import Glide
+from .noised_clip import NoisedCLIP
 from .text2im_unet import (GlideAttentionBlock, InpaintText2ImUNet,
                            SuperResInpaintText2ImUNet, SuperResText2ImUNet,
                            Text2ImUNet)
@@ -21,7 +23,7 @@ from .tokenizer import GlideTokenizer
 register_safe_checkpoint_loader()
 
 __all__ = [
-    'Glide', 'Text2ImUNet', 'SuperResText2ImUNet', 'InpaintText2ImUNet',
+    'Glide', 'NoisedCLIP', 'Text2ImUNet', 'SuperResText2ImUNet', 'InpaintText2ImUNet',
     'SuperResInpaintText2ImUNet', 'GlideAttentionBlock', 'GlideTokenizer',
     'GlideAncestralScheduler', 'GlideDDIMScheduler', 'GlideDPMSolverScheduler',
     'openai_to_mmagic', 'mmagic_to_openai', 'read_state_dict'

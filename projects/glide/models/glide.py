@@ -272,8 +272,8 @@ class Glide(BaseModel):
             num_inference_steps (int | str, optional): Base sampler steps in
                 [1, 1000], or a respacing string (``'100'``, ``'ddim50'``,
                 ``'fast27'``). Defaults to the scheduler's configuration.
-            labels (Tensor, optional): Not used by CLIP guidance (it guides
-                towards the prompt); accepted for MMagic compatibility.
+            labels (Tensor, optional): Must be None (MMagic's signature; CLIP
+                guidance guides towards the prompt).
             classifier_scale (float, optional): CLIP-guidance scale (>= 0);
                 needs a ``classifier``. Defaults to the model's.
             show_progress (bool): Show a progress bar over all stages.
@@ -312,9 +312,9 @@ class Glide(BaseModel):
         if classifier_scale > 0 and self.classifier is None:
             raise ValueError('classifier_scale > 0 needs a model with a '
                              '`classifier` (CLIP guidance); this one has none')
-        if labels is not None and self.classifier is None:
-            raise ValueError('labels are only used with a classifier; this '
-                             'model has none')
+        if labels is not None:
+            raise ValueError('labels are not used: CLIP guidance guides '
+                             'towards the prompt (pass labels=None)')
         self._check_steps(num_inference_steps, 'num_inference_steps')
         if self.unet_up is None:
             for name, value in (('num_inference_steps_up',
