@@ -357,3 +357,45 @@ class GlideBaseScheduler:
 
 
 beta_schedule_fn = beta_schedule
+
+
+# -------------------------------------------------------------- training
+def normal_kl(mean1, logvar1, mean2, logvar2):
+    """KL(N(mean1, exp(logvar1)) || N(mean2, exp(logvar2))), elementwise."""
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) +
+                  (mean1 - mean2)**2 * torch.exp(-logvar2))
+
+
+def _approx_standard_normal_cdf(x):
+    return 0.5 * (1.0 + torch.tanh(
+        math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def discretized_gaussian_log_likelihood(x, means, log_scales):
+    """Log-likelihood of 8-bit images ``x`` in [-1, 1] under a Gaussian
+    discretised to bins of width 2/255 (Ho et al.), elementwise."""
+    centered = x - means
+    inv_stdv = torch.exp(-log_scales)
+    cdf_plus = _approx_standard_normal_cdf(inv_stdv * (centered + 1.0 / 255))
+    cdf_min = _approx_standard_normal_cdf(inv_stdv * (centered - 1.0 / 255))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=1e-12))
+    cdf_delta = cdf_plus - cdf_min
+    return torch.where(
+        x < -0.999, log_cdf_plus,
+        torch.where(x > 0.999, log_one_minus_cdf_min,
+                    torch.log(cdf_delta.clamp(min=1e-12))))
+
+
+def vb_terms_bpd(process: GaussianDiffusion, model_output, x_start, x_t, t):
+    """The variational bound term L_t in bits per dimension, per sample:
+    KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t > 0, the decoder NLL at
+    t = 0 (improved DDPM). ``t`` indexes ``process``'s steps."""
+    true_mean, true_log_var = process.q_posterior(x_start, x_t, t)
+    out = process.p_mean_variance(model_output, x_t, t, clip_denoised=False)
+    kl = normal_kl(true_mean, true_log_var, out['mean'], out['log_variance'])
+    kl = kl.mean(dim=list(range(1, kl.dim()))) / math.log(2.0)
+    nll = -discretized_gaussian_log_likelihood(
+        x_start, out['mean'], 0.5 * out['log_variance'])
+    nll = nll.mean(dim=list(range(1, nll.dim()))) / math.log(2.0)
+    return torch.where(t == 0, nll, kl)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
 from .checkpoint import check_state_dict
-from .diffusion import GlideBaseScheduler, space_timesteps
+from .diffusion import GlideBaseScheduler, space_timesteps, vb_terms_bpd
 from .text2im_unet import (InpaintText2ImUNet, SuperResInpaintText2ImUNet,
                            SuperResText2ImUNet, Text2ImUNet)
 from .tokenizer import GlideTokenizer
@@ -131,12 +131,37 @@ class Glide(BaseModel):
     def _check_loaded_keys(self, state_dict, prefix, *args):
         """Strict loading, whatever the loader: mmengine's
         ``load_checkpoint`` only warns about mismatching keys."""
-        if not self.strict_load:
-            return
         expected = {prefix + k: tuple(v.shape)
                     for k, v in self.state_dict().items()}
+        if self.train_cfg.get('init_from_base', False):
+            self._widen_first_convs(state_dict, prefix, expected)
+        if not self.strict_load:
+            return
         given = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
         check_state_dict(given, expected, what='GLIDE state dict')
+
+    @staticmethod
+    def _widen_first_convs(state_dict, prefix, expected):
+        """Inpainting fine-tuning from a base checkpoint: the first conv of
+        each UNet gets zero weights for the extra (image, mask) channels."""
+        from mmengine.logging import print_log
+        for net in ('unet', 'unet_up'):
+            key = f'{prefix}{net}.in_blocks.0.0.weight'
+            if key not in state_dict or key not in expected:
+                continue
+            w = state_dict[key]
+            want = expected[key]
+            if w.dim() == 4 and w.shape[1] < want[1] and \
+                    w.shape[0] == want[0]:
+                pad = w.new_zeros(w.shape[0], want[1] - w.shape[1],
+                                  *w.shape[2:])
+                if net == 'unet_up':  # x, (image, mask), then low_res
+                    c = w.shape[1] // 2
+                    state_dict[key] = torch.cat([w[:, :c], pad, w[:, c:]], 1)
+                else:
+                    state_dict[key] = torch.cat([w, pad], dim=1)
+                print_log(f'{key}: {w.shape[1]} -> {want[1]} input channels '
+                          '(new ones zero-initialised)', logger='current')
 
     @property
     def device(self) -> torch.device:
@@ -526,7 +551,164 @@ class Glide(BaseModel):
         return dict(inpaint_image=image, inpaint_mask=mask), paste
 
     # ----------------------------------------------------- mmengine API
-    def forward(self, inputs=None, data_samples=None, mode: str = 'tensor'):
-        """mmengine entry point; see :meth:`infer` for sampling."""
-        raise NotImplementedError(
-            'training/evaluation is not available yet; use infer()')
+    def forward(self,
+                inputs: Optional[torch.Tensor] = None,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """mmengine's entry point.
+
+        Args:
+            inputs (Tensor): Images (B, 3, H, W) in [-1, 1] (after the data
+                preprocessor).
+            data_samples (list[DataSample]): Each with its ``prompt``.
+            mode (str): ``'loss'`` (training losses), ``'predict'`` (samples
+                for the prompts, as DataSamples with ``fake_img``) or
+                ``'tensor'`` (the samples as a tensor).
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.infer(prompt=self._prompts_of(data_samples),
+                              **self._sampling_cfg())['samples']
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got "
+                         f'{mode!r}')
+
+    @staticmethod
+    def _as_list(data_samples) -> list:
+        """mmagic's data preprocessor stacks the batch's samples into one
+        DataSample; split it back into one per image."""
+        if data_samples is None:
+            raise ValueError('data_samples with prompts are required')
+        if not isinstance(data_samples, (list, tuple)):
+            data_samples = data_samples.split(allow_nonseq_value=True)
+        return list(data_samples)
+
+    def _prompts_of(self, data_samples) -> List[str]:
+        data_samples = self._as_list(data_samples)
+        if not data_samples:
+            raise ValueError('data_samples with prompts are required')
+        prompts = []
+        for ds in data_samples:
+            prompt = ds.get('prompt') if hasattr(ds, 'get') else None
+            if not isinstance(prompt, str):
+                raise ValueError('every data sample needs a str `prompt`, '
+                                 f'got {prompt!r}')
+            prompts.append(prompt)
+        return prompts
+
+    # ----------------------------------------------------------- training
+    def train_step(self, data, optim_wrapper):
+        """One optimisation step. The step's random draws (timesteps, noise,
+        caption dropout, masks, dropout layers) come from a seed derived from
+        ``train_cfg.seed``, the iteration and the rank, so that a resumed run
+        continues exactly as an uninterrupted one."""
+        from mmengine import MessageHub
+        from mmengine.dist import get_rank
+        it = MessageHub.get_current_instance().get_info('iter', 0)
+        seed = (int(self.train_cfg.get('seed', 0)) * 1_000_003 +
+                int(it) * 1009 + get_rank()) % 2**63
+        devices = [self.device] if self.device.type == 'cuda' else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return super().train_step(data, optim_wrapper)
+
+    def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
+        """GLIDE's objective: eps MSE plus the variational bound term of the
+        learned-range variance (improved DDPM's hybrid loss: the bound is
+        weighted ``vb_weight`` x T, with the eps output frozen in it).
+
+        ``train_cfg``: ``stage`` (``'base'`` or ``'upsample'``), ``p_uncond``
+        (caption dropout for classifier-free guidance, 0.2), ``vb_weight``
+        (0.001), ``seed``. Inpainting networks get random rectangle masks.
+        """
+        cfg = self.train_cfg
+        stage = cfg.get('stage', 'base')
+        if stage not in ('base', 'upsample'):
+            raise ValueError(f"train_cfg.stage must be 'base' or 'upsample', "
+                             f'got {stage!r}')
+        if stage == 'upsample' and self.unet_up is None:
+            raise ValueError("train_cfg.stage='upsample' needs unet_up")
+        unet = self.unet if stage == 'base' else self.unet_up
+        scheduler = (self.diffusion_scheduler
+                     if stage == 'base' else self.diffusion_scheduler_up)
+        process = scheduler.train_process
+        x_start = inputs.float()
+        if x_start.shape[-1] != unet.image_size:
+            raise ValueError(f'training images are {x_start.shape[-1]}px; the '
+                             f'{stage} network takes {unet.image_size}px')
+        batch, device = x_start.shape[0], x_start.device
+        prompts = self._prompts_of(data_samples)
+        p_uncond = float(cfg.get('p_uncond', 0.2))
+        drop = torch.rand(batch) < p_uncond
+        prompts = ['' if d else p for d, p in zip(drop.tolist(), prompts)]
+        cond = {}
+        if stage == 'upsample':
+            low = nn.functional.interpolate(
+                x_start, (self.unet.image_size, ) * 2, mode='area')
+            cond['low_res'] = quantize_8bit(low)
+        if isinstance(unet, (InpaintText2ImUNet, SuperResInpaintText2ImUNet)):
+            mask = random_rectangle_masks(batch, unet.image_size, device)
+            cond.update(inpaint_image=x_start, inpaint_mask=mask)
+        t = torch.randint(0, process.num_timesteps, (batch, ), device=device)
+        noise = torch.randn_like(x_start)
+        x_t = process.q_sample(x_start, t, noise)
+        tokens, mask = self.tokenizer(prompts, device=device)
+        out = unet(x_t, t, tokens=tokens, mask=mask, **cond).float()
+        c = x_start.shape[1]
+        eps = out[:, :c]
+        mse = ((noise - eps)**2).mean(dim=(1, 2, 3))
+        frozen = torch.cat([eps.detach(), out[:, c:]], dim=1)
+        vb = vb_terms_bpd(process, frozen, x_start, x_t, t)
+        weight = float(cfg.get('vb_weight', 0.001)) * process.num_timesteps
+        return dict(loss_mse=mse.mean(), loss_vb=weight * vb.mean())
+
+    # --------------------------------------------------------- evaluation
+    def _sampling_cfg(self) -> dict:
+        cfg = dict(self.test_cfg)
+        cfg.setdefault('seed', 0)
+        return cfg
+
+    @torch.no_grad()
+    def predict(self, inputs, data_samples) -> list:
+        """Sample one image per data sample's prompt with ``test_cfg``'s
+        settings (``guidance_scale``, ``num_inference_steps``, ``seed``...).
+
+        Returns:
+            list[DataSample]: each with ``fake_img`` (3, H, W) in [0, 255],
+            ``prompt`` and, when ``inputs`` are given, ``gt_img``.
+        """
+        from mmagic.structures import DataSample
+        data_samples = self._as_list(data_samples)
+        prompts = self._prompts_of(data_samples)
+        samples = self.infer(prompt=prompts, **self._sampling_cfg())
+        fake = (samples['samples'] + 1) * 127.5
+        outputs = []
+        for i, ds in enumerate(data_samples):
+            out = DataSample(prompt=prompts[i])
+            out.fake_img = fake[i].cpu()
+            if inputs is not None:
+                out.gt_img = ((inputs[i].float() + 1) * 127.5).cpu()
+            outputs.append(out)
+        return outputs
+
+    def val_step(self, data) -> list:
+        data = self.data_preprocessor(data, False)
+        return self.predict(data['inputs'], data['data_samples'])
+
+    def test_step(self, data) -> list:
+        return self.val_step(data)
+
+
+def random_rectangle_masks(batch: int, size: int, device) -> torch.Tensor:
+    """Inpainting training masks (B, 1, size, size): 1 = keep, with one
+    random rectangle (10-60 % of each side) to fill."""
+    masks = torch.ones(batch, 1, size, size, device=device)
+    for i in range(batch):
+        h, w = (int(v) for v in torch.randint(max(1, size // 10),
+                                              max(2, size * 6 // 10), (2, )))
+        top = int(torch.randint(0, size - h + 1, (1, )))
+        left = int(torch.randint(0, size - w + 1, (1, )))
+        masks[i, :, top:top + h, left:left + w] = 0
+    return masks

@@ -67,6 +67,11 @@ class GlideTokenizer:
         self.text_ctx = text_ctx
         self._encoding = _load_encoding(ranks_path or _default_ranks_path())
 
+    def __deepcopy__(self, memo):
+        # Stateless (the encoding is shared and read-only): EMA model copies
+        # share it.
+        return self
+
     def encode(self, text: str) -> List[int]:
         """BPE tokens of one prompt (lower-cased first), unpadded."""
         if not isinstance(text, str):

@@ -1,0 +1,29 @@
+# Runner settings shared by the GLIDE training configs (mmengine Runner:
+# tools/train.py, tools/test.py, tools/dist_train.sh).
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+# EMA of the weights (mmengine's): checkpoints and validation use it.
+custom_hooks = [
+    dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
+    dict(type='GlideVisualizationHook', nrow=8)
+]
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))  # 'gloo' for CPU processes
+visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0)
+
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+val_evaluator = dict(type='GlideSampleMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,104 @@
+"""CaptionedImageDataset: JSONL/CSV annotations, clear errors, skipping."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from projects.glide.datasets import CaptionedImageDataset
+
+PIPELINE = [
+    dict(type='LoadImageFromFile', key='img', channel_order='rgb'),
+    dict(type='CenterCropLongEdge', keys=['img']),
+    dict(type='Resize', keys=['img'], scale=(16, 16), keep_ratio=False,
+         interpolation='area'),
+    dict(type='PackInputs', keys=['img'])
+]
+
+
+def write_folder(root, rows, fmt='jsonl'):
+    (root / 'images').mkdir(exist_ok=True)
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        img = np.zeros((20, 24, 3), np.uint8)
+        img[...] = colour
+        Image.fromarray(img).save(root / 'images' / f'{i}.png')
+    if fmt == 'jsonl':
+        (root / 'ann.jsonl').write_text(
+            ''.join(json.dumps(r) + '\n' for r in rows))
+        return str(root / 'ann.jsonl')
+    lines = ['path,caption'] + [f'{r["path"]},"{r["caption"]}"' for r in rows]
+    (root / 'ann.csv').write_text('\n'.join(lines) + '\n')
+    return str(root / 'ann.csv')
+
+
+GOOD = [{'path': 'images/0.png', 'caption': 'a red square'},
+        {'path': 'images/1.png', 'caption': 'a blue one, sharp'}]
+
+
+@pytest.mark.parametrize('fmt', ['jsonl', 'csv'])
+def test_items_are_packed_images_with_prompts(tmp_path, fmt):
+    ann = write_folder(tmp_path, GOOD, fmt)
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    assert len(ds) == 2
+    item = ds[0]
+    assert item['inputs'].shape == (3, 16, 16)
+    assert item['data_samples'].prompt == 'a red square'
+    assert ds[1]['data_samples'].prompt == 'a blue one, sharp'
+
+
+def test_preprocessor_gives_rgb_in_minus_one_one(tmp_path):
+    from mmagic.registry import MODELS
+    ann = write_folder(tmp_path, GOOD)
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    pre = MODELS.build(dict(type='DataPreprocessor', mean=[127.5],
+                            std=[127.5]))
+    batch = pre(dict(inputs=[ds[0]['inputs'], ds[1]['inputs']],
+                     data_samples=[ds[0]['data_samples'],
+                                   ds[1]['data_samples']]), True)
+    x = batch['inputs']
+    assert x.min() >= -1 and x.max() <= 1
+    red = x[0].mean(dim=(1, 2))
+    torch.testing.assert_close(red, torch.tensor([1.0, -1.0, -1.0]))
+
+
+BAD = [
+    ([{'path': 'images/9.png', 'caption': 'gone'}], 'image not found'),
+    ([{'path': 'images/0.png', 'caption': '  '}], 'empty caption'),
+    ([{'caption': 'no path'}], "no 'path'"),
+]
+
+
+@pytest.mark.parametrize('rows,match', BAD)
+def test_bad_items_raise_or_are_skipped_with_a_count(tmp_path, rows, match):
+    ann = write_folder(tmp_path, GOOD + rows)
+    with pytest.raises(ValueError, match=match):
+        CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path),
+                               pipeline=PIPELINE, on_error='skip')
+    assert len(ds) == 2 and ds.num_skipped == 1
+
+
+def test_corrupt_image_is_named_or_skipped(tmp_path):
+    ann = write_folder(tmp_path, GOOD)
+    (tmp_path / 'images' / '1.png').write_bytes(b'not a png')
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    with pytest.raises(ValueError, match='cannot load .*1.png'):
+        ds[1]
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path),
+                               pipeline=PIPELINE, on_error='skip')
+    assert ds[1]['data_samples'].prompt == 'a red square'  # another item
+    assert ds.num_skipped == 1
+
+
+def test_bad_annotation_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match='annotation file'):
+        CaptionedImageDataset(str(tmp_path / 'none.jsonl'))
+    (tmp_path / 'a.txt').write_text('x')
+    with pytest.raises(ValueError, match='.jsonl or .csv'):
+        CaptionedImageDataset(str(tmp_path / 'a.txt'))
+    (tmp_path / 'b.jsonl').write_text('{"path": \n')
+    with pytest.raises(ValueError, match='b.jsonl:1: not JSON'):
+        CaptionedImageDataset(str(tmp_path / 'b.jsonl'))
+    with pytest.raises(ValueError, match="on_error must be"):
+        CaptionedImageDataset(str(tmp_path / 'b.jsonl'), on_error='ignore')

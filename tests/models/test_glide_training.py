@@ -1,0 +1,181 @@
+"""Glide's training objective (forward(mode='loss')) and predict mode."""
+import math
+
+import pytest
+import torch
+
+from mmagic.apis import init_model
+from mmagic.structures import DataSample
+from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
+                                             normal_kl, vb_terms_bpd)
+from projects.glide.models.glide import random_rectangle_masks
+from tests.conftest import CONFIGS
+from tests.models.test_glide import randomize
+
+TINY = str(CONFIGS / 'glide_tiny_16-32.py')
+
+
+def samples(*prompts):
+    return [DataSample(prompt=p) for p in prompts]
+
+
+@pytest.fixture
+def model():
+    return randomize(init_model(TINY, None, device='cpu'))
+
+
+def test_loss_terms_and_gradients(model):
+    model.train_cfg = dict(stage='base', p_uncond=0.2, vb_weight=0.001)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    torch.manual_seed(0)
+    losses = model(x, samples('a red cube', 'a cat'), mode='loss')
+    assert set(losses) == {'loss_mse', 'loss_vb'}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.unet.out.conv.weight.grad.abs().sum() > 0
+    assert model.unet.transformer_proj.weight.grad.abs().sum() > 0
+    assert model.unet_up.out.conv.weight.grad is None  # base stage only
+
+
+def test_variational_bound_only_trains_the_variance(model):
+    """The vb term sees the eps output frozen (improved DDPM)."""
+    model.train_cfg = dict(stage='base', p_uncond=0.0, vb_weight=1.0)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    out = {}
+
+    def grab(module, args, output):
+        output.retain_grad()
+        out['y'] = output
+
+    handle = model.unet.out.register_forward_hook(grab)
+    torch.manual_seed(0)
+    model(x, samples('a', 'b'), mode='loss')['loss_vb'].backward()
+    handle.remove()
+    grad = out['y'].grad
+    assert grad[:, :3].abs().max() == 0 and grad[:, 3:].abs().max() > 0
+
+
+def test_vb_term_is_kl_and_decoder_nll():
+    process = GaussianDiffusion(beta_schedule('linear'))
+    x0 = torch.rand(2, 3, 4, 4) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 500])
+    x_t = process.q_sample(x0, t, noise)
+    # A model predicting the true noise and the posterior variance
+    # (var value -1) has KL 0 at t>0.
+    out = torch.cat([noise, -torch.ones_like(x0)], dim=1)
+    vb = vb_terms_bpd(process, out, x0, x_t, t)
+    assert vb[1].abs() < 1e-4
+    assert vb[0] > 0  # the decoder NLL in bits/dim
+    assert normal_kl(torch.zeros(1), torch.zeros(1), torch.ones(1),
+                     torch.zeros(1)).item() == pytest.approx(0.5)
+
+
+def test_caption_dropout_empties_prompts(model, monkeypatch):
+    seen = []
+    original = model.tokenizer.__call__
+
+    def spy(prompts, device='cpu'):
+        seen.extend(prompts)
+        return original(prompts, device)
+
+    monkeypatch.setattr(model, 'tokenizer', spy)
+    model.train_cfg = dict(p_uncond=0.5)
+    torch.manual_seed(0)
+    for _ in range(10):
+        model(torch.zeros(4, 3, 16, 16), samples(*['x'] * 4), mode='loss')
+    dropped = seen.count('') / len(seen)
+    assert 0.3 < dropped < 0.7
+    seen.clear()
+    model.train_cfg = dict(p_uncond=0.0)
+    model(torch.zeros(4, 3, 16, 16), samples(*['x'] * 4), mode='loss')
+    assert '' not in seen
+
+
+def test_upsampler_stage_trains_unet_up_from_downsampled_images(model,
+                                                                monkeypatch):
+    model.train_cfg = dict(stage='upsample')
+    seen = {}
+    original = model.unet_up.forward
+
+    def spy(x, t, **kw):
+        seen.update(kw)
+        return original(x, t, **kw)
+
+    monkeypatch.setattr(model.unet_up, 'forward', spy)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = model(x, samples('a', 'b'), mode='loss')
+    sum(losses.values()).backward()
+    low = seen['low_res']
+    assert low.shape == (2, 3, 16, 16)
+    expected = torch.nn.functional.avg_pool2d(x, 2)
+    assert (low - expected).abs().max() <= 1 / 127.5 + 1e-6  # 8-bit rounded
+    assert model.unet_up.out.conv.weight.grad.abs().sum() > 0
+    assert model.unet.out.conv.weight.grad is None
+
+
+def test_wrong_stage_or_size_is_a_clear_error(model):
+    model.train_cfg = dict(stage='both')
+    with pytest.raises(ValueError, match="stage must be 'base' or"):
+        model(torch.zeros(1, 3, 16, 16), samples('a'), mode='loss')
+    model.train_cfg = dict(stage='base')
+    with pytest.raises(ValueError, match='32px; the base network takes 16px'):
+        model(torch.zeros(1, 3, 32, 32), samples('a'), mode='loss')
+    with pytest.raises(ValueError, match='str `prompt`'):
+        model(torch.zeros(1, 3, 16, 16), [DataSample()], mode='loss')
+    with pytest.raises(ValueError, match="mode must be"):
+        model(torch.zeros(1, 3, 16, 16), samples('a'), mode='sample')
+
+
+def test_random_masks_keep_most_of_the_image():
+    torch.manual_seed(0)
+    masks = random_rectangle_masks(64, 16, 'cpu')
+    assert masks.shape == (64, 1, 16, 16)
+    assert set(masks.unique().tolist()) == {0.0, 1.0}
+    holes = 1 - masks.mean(dim=(1, 2, 3))
+    assert (holes > 0).all() and (holes < 0.5).all()
+
+
+def test_predict_returns_samples_and_ground_truth(model):
+    model.test_cfg = dict(num_inference_steps=3, num_inference_steps_up=2,
+                          guidance_scale=2.0, seed=1)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = model(x, samples('a red cube', 'a dog'), mode='predict')
+    assert [o.prompt for o in out] == ['a red cube', 'a dog']
+    assert out[0].fake_img.shape == (3, 32, 32)
+    assert 0 <= out[0].fake_img.min() and out[0].fake_img.max() <= 255
+    torch.testing.assert_close(out[1].gt_img, (x[1] + 1) * 127.5)
+    again = model(x, samples('a red cube', 'a dog'), mode='predict')
+    assert torch.equal(out[0].fake_img, again[0].fake_img)
+
+
+def test_inpaint_finetuning_loads_a_base_checkpoint(tmp_path):
+    """``train_cfg.init_from_base``: the first convs get zero weights for the
+    extra channels, so the inpainting model starts as the base model."""
+    from mmengine import Config
+    from projects.glide.models.checkpoint import save_state_dict
+    base = randomize(init_model(TINY, None, device='cpu'))
+    path = str(tmp_path / 'base.pth')
+    save_state_dict(base.state_dict(), path)
+    cfg = Config.fromfile(str(CONFIGS / 'glide_tiny_16-32-inpaint.py'))
+    with pytest.raises(KeyError, match='in_blocks.0.0.weight'):
+        init_model(cfg, path, device='cpu')
+    cfg.model.train_cfg = dict(init_from_base=True)
+    inpaint = init_model(cfg, path, device='cpu')
+    w = inpaint.unet.in_blocks[0][0].weight
+    assert torch.equal(w[:, :3], base.unet.in_blocks[0][0].weight)
+    assert (w[:, 3:] == 0).all()
+    w_up = inpaint.unet_up.in_blocks[0][0].weight  # x, image+mask, low_res
+    base_up = base.unet_up.in_blocks[0][0].weight
+    assert torch.equal(w_up[:, :3], base_up[:, :3])
+    assert torch.equal(w_up[:, 7:], base_up[:, 3:]) and (w_up[:, 3:7] == 0
+                                                          ).all()
+    x = torch.randn(1, 3, 16, 16)
+    tokens, mask = base.tokenizer(['a cat'])
+    with torch.no_grad():
+        a = base.unet(x, 10, tokens, mask)
+        b = inpaint.unet(x, 10, tokens, mask,
+                         inpaint_image=torch.rand(1, 3, 16, 16),
+                         inpaint_mask=torch.ones(1, 1, 16, 16))
+    torch.testing.assert_close(a, b)
+    assert math.isfinite(b.sum().item())
