@@ -1,7 +1,7 @@
 # The two commands of the README, plus the set-up they both run first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROMPT ?= a red circle on a blue background
+PROMPT ?= a large red circle at the top left on a white background
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test
@@ -9,10 +9,13 @@ PYTEST_ARGS ?=
 setup:
 	@bash tools/setup_env.sh
 
-# The main job: generate images for a prompt and write a PNG grid.
+# The main job: generate images for a prompt with the GLIDE trained here on
+# the procedural shapes dataset (shipped weights), and write a PNG grid.
 demo: setup
-	$(PY) tools/glide_sample.py "$(PROMPT)" --batch-size 4 --seed 0 \
-	    --config projects/glide/configs/glide_tiny_16-32.py --out outputs/demo.png
+	$(PY) tools/glide_sample.py "$(PROMPT)" --batch-size 8 --seed 0 \
+	    --config projects/glide/configs/glide_shapes-32.py \
+	    --checkpoint checkpoints/glide_shapes-32.safetensors \
+	    --out outputs/demo.png
 
 # The test suite (pytest's exit code 5, "no tests collected", is not a failure).
 test: setup

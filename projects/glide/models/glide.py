@@ -71,7 +71,12 @@ class Glide(BaseModel):
         classifier_scale (float): Default CLIP-guidance scale. Defaults to 0.
         upsample_temp (float): Default temperature of the upsampler's
             starting noise. Defaults to 0.997 (the reference's).
-        use_fp16 (bool): Cast the UNets to float16 (GPU). Defaults to False.
+        use_fp16 (bool): Same as ``dtype='float16'`` (MMagic's flag).
+        dtype (str, optional): Precision of the UNets' weights and
+            activations: ``'float32'`` (default), ``'bfloat16'`` (CPUs with
+            AVX512-BF16/AMX, GPUs) or ``'float16'`` (GPUs). Normalisation
+            layers and softmax stay in float32, as the reference; the
+            samplers' arithmetic is float32. See :meth:`set_precision`.
         data_preprocessor (dict, optional): mmagic ``DataPreprocessor``.
         strict_load (bool): Loading a state dict (``init_model``,
             ``load_from``, ``load_state_dict``) raises an error naming every
@@ -88,6 +93,7 @@ class Glide(BaseModel):
                  classifier_scale: float = 0.0,
                  upsample_temp: float = 0.997,
                  use_fp16: bool = False,
+                 dtype: Optional[str] = None,
                  data_preprocessor: Optional[ModelType] = dict(
                      type='DataPreprocessor', mean=[127.5], std=[127.5]),
                  strict_load: bool = True,
@@ -121,10 +127,8 @@ class Glide(BaseModel):
         self.tokenizer = GlideTokenizer(text_ctx=self.unet.text_ctx)
         self.train_cfg = deepcopy(train_cfg) or {}
         self.test_cfg = deepcopy(test_cfg) or {}
-        if use_fp16:
-            self.unet.half()
-            if self.unet_up is not None:
-                self.unet_up.half()
+        if use_fp16 or dtype is not None:
+            self.set_precision('float16' if use_fp16 else dtype)
         self.strict_load = strict_load
         self._register_load_state_dict_pre_hook(self._check_loaded_keys)
 
@@ -139,6 +143,23 @@ class Glide(BaseModel):
             return
         given = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
         check_state_dict(given, expected, what='GLIDE state dict')
+
+    def set_precision(self, dtype: Union[str, torch.dtype]) -> 'Glide':
+        """Cast the UNets (not the CLIP guide) to ``dtype``, keeping
+        GroupNorm/LayerNorm weights in float32."""
+        if isinstance(dtype, str):
+            if dtype not in ('float32', 'bfloat16', 'float16'):
+                raise ValueError("dtype must be 'float32', 'bfloat16' or "
+                                 f"'float16', got {dtype!r}")
+            dtype = getattr(torch, dtype)
+        for net in (self.unet, self.unet_up):
+            if net is None:
+                continue
+            net.to(dtype)
+            for m in net.modules():
+                if isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
+                    m.float()
+        return self
 
     @staticmethod
     def _widen_first_convs(state_dict, prefix, expected):

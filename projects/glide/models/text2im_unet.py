@@ -53,14 +53,17 @@ class GroupNorm32(nn.GroupNorm):
 
 
 def legacy_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
-                         num_heads: int) -> torch.Tensor:
-    """The reference's ``QKVAttentionLegacy`` via scaled dot-product attention.
+                         num_heads: int, use_sdpa: bool = True) -> torch.Tensor:
+    """The reference's ``QKVAttentionLegacy``.
 
     Args:
         qkv (Tensor): (B, H * 3 * ch, T), heads split before q/k/v.
         encoder_kv (Tensor, optional): (B, H * 2 * ch, L) text keys/values,
             placed in front of the image keys/values.
         num_heads (int): H.
+        use_sdpa (bool): Fused ``scaled_dot_product_attention`` (default), or
+            the reference's einsum + float32 softmax (the benchmark's
+            baseline).
 
     Returns:
         Tensor: (B, H * ch, T).
@@ -74,6 +77,10 @@ def legacy_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
         v = torch.cat([ev, v], dim=-1)
     # Scale q and k by ch**-0.25 each, as the reference (stabler in fp16).
     scale = ch**-0.25
+    if not use_sdpa:
+        weight = torch.einsum('bct,bcs->bts', q * scale, k * scale)
+        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+        return torch.einsum('bts,bcs->bct', weight, v).reshape(bs, -1, length)
     out = F.scaled_dot_product_attention(
         (q * scale).transpose(1, 2), (k * scale).transpose(1, 2),
         v.transpose(1, 2), scale=1.0)
@@ -88,6 +95,9 @@ class GlideAttentionBlock(MultiHeadAttentionBlock):
     arguments as mmagic's ``MultiHeadAttentionBlock``; the text keys/values
     come precomputed from :meth:`project_text`.
     """
+
+    #: False: the reference's einsum attention (the benchmark's baseline).
+    use_sdpa = True
 
     def __init__(self, *args, use_new_attention_order: bool = False, **kwargs):
         if use_new_attention_order:
@@ -106,7 +116,8 @@ class GlideAttentionBlock(MultiHeadAttentionBlock):
         b, c, *spatial = x.shape
         x = x.reshape(b, c, -1)
         qkv = self.qkv(self.norm(x))
-        h = legacy_qkv_attention(qkv, encoder_kv, self.num_heads)
+        h = legacy_qkv_attention(qkv, encoder_kv, self.num_heads,
+                                 self.use_sdpa)
         return (x + self.proj_out(h)).reshape(b, c, *spatial)
 
 
