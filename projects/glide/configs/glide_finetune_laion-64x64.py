@@ -1,6 +1,8 @@
 # Fine-tune the full-size GLIDE base model on your captioned images:
 #   python tools/train.py projects/glide/configs/glide_finetune_laion-64x64.py \
-#       --cfg-options data_root=data/my_images load_from=glide_laion-64x64.pth
+#       --cfg-options train_dataloader.dataset.data_root=data/my_images \
+#       val_dataloader.dataset.data_root=data/my_images \
+#       load_from=glide_laion-64x64-02afff47.pth
 # data_root holds the images and annotations.jsonl ({"path", "caption"} per
 # line; a .csv with path,caption columns works too).
 _base_ = [
