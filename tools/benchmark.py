@@ -294,7 +294,7 @@ def full_sample(args, fast, device):
     """Time one whole 64x64 guided sample with DPM-Solver++ 20 steps."""
     import torch
     from mmengine import Config
-    from mmagic.apis import init_model
+    from mmagic.registry import MODELS
     cfg = Config.fromfile(args.config)
     cfg.model.pop('unet_up', None)
     cfg.model.pop('diffusion_scheduler_up', None)
@@ -302,7 +302,8 @@ def full_sample(args, fast, device):
     cfg.model.diffusion_scheduler = dict(type='GlideDPMSolverScheduler',
                                          timestep_respacing='20')
     cfg.model.dtype = fast
-    model = init_model(cfg, None, device=str(device))
+    cfg.model.data_preprocessor = dict(type='BaseDataPreprocessor')
+    model = MODELS.build(cfg.model).eval().to(device)
     start = time.perf_counter()
     model.infer(prompt='an oil painting of a corgi', seed=0)
     sync(device)

@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmagic.models.editors.ddpm.denoising_unet import SiLU as MMagicSiLU
 from mmagic.models.editors.ddpm.denoising_unet import (DenoisingResBlock,
                                                        DenoisingUnet,
                                                        MultiHeadAttentionBlock)
@@ -234,6 +235,7 @@ class Text2ImUNet(DenoisingUnet):
                 self.padding_embedding = nn.Parameter(
                     torch.zeros(text_ctx, xf_width))
             self._init_text_weights()
+        self._use_torch_silu()
         self.attention_blocks = [
             m for m in self.modules() if isinstance(m, GlideAttentionBlock)
         ]
@@ -241,6 +243,15 @@ class Text2ImUNet(DenoisingUnet):
             self.half()
 
     # ------------------------------------------------------------ weights
+    def _use_torch_silu(self):
+        """mmagic's ``SiLU`` parses the torch version string at every call
+        (slow, and it breaks ``torch.compile``): use ``nn.SiLU``, the same
+        function with no parameters."""
+        for module in list(self.modules()):
+            for name, child in module.named_children():
+                if isinstance(child, MMagicSiLU):
+                    setattr(module, name, nn.SiLU(inplace=child.inplace))
+
     @staticmethod
     def network_in_channels(image_channels: int) -> int:
         """Channels the first conv sees, from the image's channels."""
