@@ -1,9 +1,9 @@
 """Evaluate a GLIDE trained on the procedural shapes dataset, with the pixel
 judge (no downloaded weights).
 
-    python tools/eval_shapes.py                 # guidance table (README)
-    python tools/eval_shapes.py --samplers      # sampler/steps quality table
-    python tools/eval_shapes.py --precision     # bfloat16 vs float32 PSNR
+    python tools/eval_shapes.py --checkpoint CKPT               # guidance table
+    python tools/eval_shapes.py --checkpoint CKPT --samplers    # samplers/steps
+    python tools/eval_shapes.py --checkpoint CKPT --precision   # bf16 vs fp32
 
 Prompts are held-out captions (scenes of another seed than the training
 set's); each gets ``--per-prompt`` samples. Caption accuracy is the judge's
@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
 CONFIG = 'projects/glide/configs/glide_shapes-32.py'
-CHECKPOINT = 'checkpoints/glide_shapes-32.safetensors'
 KEYS = ('colour', 'shape', 'size', 'position', 'background', 'all')
 SAMPLERS = [
     ('ancestral', 'GlideAncestralScheduler', 100),
@@ -140,7 +139,8 @@ def precision_table(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--config', default=CONFIG)
-    p.add_argument('--checkpoint', default=CHECKPOINT)
+    p.add_argument('--checkpoint', required=True,
+                   help='a checkpoint trained with glide_shapes-32.py')
     p.add_argument('--prompts', type=int, default=32)
     p.add_argument('--per-prompt', type=int, default=4)
     p.add_argument('--prompt-seed', type=int, default=12345,
