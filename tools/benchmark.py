@@ -184,7 +184,6 @@ def run(args):
     from projects.glide.models import (GlideAncestralScheduler,
                                        GlideDDIMScheduler)
     from projects.glide.models.text2im_unet import GlideAttentionBlock
-    torch.set_grad_enabled(False)
     device = torch.device(args.device)
     size = 4096 if device.type == 'cuda' else 2048
     if args.dtype == 'auto':
@@ -336,7 +335,9 @@ def main(argv=None):
     import projects.glide.models  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmagic')
-    return run(args)
+    import torch
+    with torch.no_grad():
+        return run(args)
 
 
 if __name__ == '__main__':
