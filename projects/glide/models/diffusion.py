@@ -42,6 +42,10 @@ def beta_schedule(name: str, num_timesteps: int = 1000) -> np.ndarray:
                      f'got {name!r}')
 
 
+# The schedulers' ``beta_schedule`` argument shadows the function's name.
+beta_schedule_fn = beta_schedule
+
+
 def space_timesteps(num_timesteps: int, section_counts: Respacing) -> List[int]:
     """The reference's timestep respacing, as a sorted list.
 
@@ -355,8 +359,6 @@ class GlideBaseScheduler:
         """
         raise NotImplementedError
 
-
-beta_schedule_fn = beta_schedule
 
 
 # -------------------------------------------------------------- training

@@ -163,6 +163,25 @@ class FeatureExtractor(nn.Module):
         return self.f(self.ln(x))
 
 
+def _tower(embedding: nn.Module, n_state: int, n_embd: int, n_heads: int,
+           n_blocks: int, causal: bool) -> nn.ModuleDict:
+    """The reference's ``blocks``: input, block_0..N-1, output."""
+    blocks = {'input': embedding}
+    for i in range(n_blocks):
+        blocks[f'block_{i}'] = TransformerBlock(n_state, n_heads,
+                                                2 * n_blocks, causal)
+    blocks['output'] = FeatureExtractor(n_state, n_embd)
+    return nn.ModuleDict(blocks)
+
+
+def _run_tower(blocks: nn.ModuleDict, h: torch.Tensor) -> torch.Tensor:
+    """The transformer blocks of a tower (not its input or output)."""
+    for name, block in blocks.items():
+        if name.startswith('block_'):
+            h = block(h)
+    return h
+
+
 class NoisedCLIPTextEncoder(nn.Module):
     """CLIP's text tower: causal transformer, features of the last token
     (at ``lens - 1``)."""
@@ -172,18 +191,11 @@ class NoisedCLIPTextEncoder(nn.Module):
         super().__init__()
         n_state = n_heads * n_head_state
         self.max_text_len = max_text_len
-        blocks = {'input': TextEmbedding(n_vocab, max_text_len, n_state)}
-        for i in range(n_blocks):
-            blocks[f'block_{i}'] = TransformerBlock(n_state, n_heads,
-                                                    2 * n_blocks, True)
-        blocks['output'] = FeatureExtractor(n_state, n_embd)
-        self.blocks = nn.ModuleDict(blocks)
+        self.blocks = _tower(TextEmbedding(n_vocab, max_text_len, n_state),
+                             n_state, n_embd, n_heads, n_blocks, causal=True)
 
     def forward(self, tokens, lens):
-        h = self.blocks['input'](tokens)
-        for name, block in self.blocks.items():
-            if name.startswith('block_'):
-                h = block(h)
+        h = _run_tower(self.blocks, self.blocks['input'](tokens))
         last = h[torch.arange(len(h), device=h.device), lens - 1]
         return self.blocks['output'](last)
 
@@ -195,20 +207,13 @@ class NoisedCLIPImageEncoder(nn.Module):
                  n_head_state=64, n_blocks=12, n_timestep=1000):
         super().__init__()
         n_state = n_heads * n_head_state
-        blocks = {'input': ImageEmbedding(image_size, patch_size, n_state,
-                                          n_timestep)}
-        for i in range(n_blocks):
-            blocks[f'block_{i}'] = TransformerBlock(n_state, n_heads,
-                                                    2 * n_blocks, False)
-        blocks['output'] = FeatureExtractor(n_state, n_embd)
-        self.blocks = nn.ModuleDict(blocks)
+        self.blocks = _tower(
+            ImageEmbedding(image_size, patch_size, n_state, n_timestep),
+            n_state, n_embd, n_heads, n_blocks, causal=False)
 
     def forward(self, images, t):
         """Features of images in [0, 255] at timesteps ``t``."""
-        h = self.blocks['input'](images, t)
-        for name, block in self.blocks.items():
-            if name.startswith('block_'):
-                h = block(h)
+        h = _run_tower(self.blocks, self.blocks['input'](images, t))
         return self.blocks['output'](h[:, 0])
 
 
