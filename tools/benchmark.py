@@ -32,6 +32,10 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/benchmark.py')
+
 CONFIG = os.path.join(os.path.dirname(__file__), '..', 'projects', 'glide',
                       'configs', 'glide_ddim-classifier-free_laion-64-256.py')
 BASE_RECIPES = {'ancestral 100 (reference)': 100, 'DDIM 50': 50,
@@ -312,7 +316,9 @@ def full_sample(args, fast, device):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu')
     p.add_argument('--config', default=CONFIG,
                    help='a 64-256 style config (default: the full-size one)')

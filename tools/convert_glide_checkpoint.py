@@ -33,6 +33,10 @@ from collections import OrderedDict
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/convert_glide_checkpoint.py')
+
 from mmengine import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
@@ -53,6 +57,8 @@ def log(msg):
 
 
 def read(path, prefix=''):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path!r}')
     size = os.path.getsize(path) / 2**30
     log(f'reading {path} ({size:.2f} GiB)...')
     start = time.time()
@@ -66,6 +72,17 @@ def model_cfg(config, inpaint):
     init_default_scope('mmagic')
     path = config or os.path.join(CONFIG_DIR, DEFAULT_CONFIGS[inpaint])
     return Config.fromfile(path).model
+
+
+def config_hint(args, inpaint):
+    """What to say when the weights do not fit the config's networks."""
+    if args.config:
+        return (f'Is --config {args.config} the config these weights were '
+                'made for?')
+    return ('No --config was given, so the keys were checked against the '
+            f'full-size {DEFAULT_CONFIGS[bool(inpaint)]}; pass --config with '
+            'the config these weights were made for (e.g. the tiny or shapes '
+            'config). Details:')
 
 
 def to_ours(args):
@@ -97,7 +114,8 @@ def to_ours(args):
                          for k, v in read(arg).items())
             expected.update(_clip_shapes(cfg.classifier, part))
     log('checking keys and shapes...')
-    check_state_dict(state, expected, what='converted checkpoint')
+    check_state_dict(state, expected, what='converted checkpoint',
+                     hint=config_hint(args, inpaint))
     log(f'writing {args.out} ({len(state)} tensors)...')
     save_state_dict(state, args.out, meta={'source': 'openai',
                                            'kind': kind})
@@ -112,49 +130,59 @@ def _clip_shapes(classifier_cfg, part):
 
 def to_openai(args):
     state = read(args.to_openai)
+    parts = {'base': 'unet.', 'upsample': 'unet_up.',
+             'clip_text_enc': 'classifier.text_encoder.',
+             'clip_image_enc': 'classifier.image_encoder.'}
+    unknown = [k for k in state if not k.startswith(tuple(parts.values()))]
+    if unknown:
+        raise KeyError(f'{args.to_openai} holds keys outside '
+                       f'{", ".join(p + "*" for p in parts.values())}, which '
+                       f'no OpenAI file takes: {unknown[:10]}'
+                       + (f' ... and {len(unknown) - 10} more'
+                          if len(unknown) > 10 else ''))
+    firsts = [state.get(f'{p}in_blocks.0.0.weight') for p in parts.values()]
+    inpaint = any(w is not None and w.dim() == 4 and w.shape[1] in (7, 10)
+                  for w in firsts)  # base 7, upsampler 10 input channels
+    cfg = model_cfg(args.config, inpaint)
+    if any(k.startswith('classifier.') for k in state) and \
+            not cfg.get('classifier'):
+        raise ValueError('this checkpoint has CLIP weights (classifier.*): '
+                         'pass the --config with its classifier')
+    # Every key and shape is checked before anything is written.
+    expected = {}
+    for name, prefix in parts.items():
+        if not any(k.startswith(prefix) for k in state):
+            continue
+        if prefix.startswith('classifier.'):
+            part = prefix[len('classifier.'):-1]
+            expected.update(_clip_shapes(cfg.classifier, part))
+        else:
+            expected.update(expected_shapes(cfg[prefix[:-1]], prefix))
+    check_state_dict(state, expected, what=args.to_openai,
+                     hint=config_hint(args, inpaint))
+    import torch
     os.makedirs(args.out_dir, exist_ok=True)
-    inpaint = None
-    for prefix, name in (('unet.', 'base'), ('unet_up.', 'upsample')):
+    for name, prefix in parts.items():
         part = OrderedDict((k, v) for k, v in state.items()
                            if k.startswith(prefix))
         if not part:
             continue
-        if inpaint is None:
-            inpaint = part[prefix + 'in_blocks.0.0.weight'].shape[1] in (7, 10)
-            cfg = model_cfg(args.config, inpaint)
-        check_state_dict(part, expected_shapes(cfg[prefix[:-1]], prefix),
-                         what=f'{prefix[:-1]} of {args.to_openai}')
-        out = os.path.join(args.out_dir,
-                           name + ('_inpaint' if inpaint else '') + '.pt')
+        if prefix.startswith('classifier.'):
+            out_state = OrderedDict((k[len(prefix):], v)
+                                    for k, v in part.items())
+        else:
+            out_state = mmagic_to_openai(part, prefix)
+            name += '_inpaint' if inpaint else ''
+        out = os.path.join(args.out_dir, name + '.pt')
         log(f'writing {out}...')
-        import torch
-        torch.save(mmagic_to_openai(part, prefix), out)
-    for part, name in (('text_encoder', 'clip_text_enc.pt'),
-                       ('image_encoder', 'clip_image_enc.pt')):
-        prefix = f'classifier.{part}.'
-        clip = OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                           if k.startswith(prefix))
-        if clip:
-            cfg = model_cfg(args.config, bool(inpaint))
-            if not cfg.get('classifier'):
-                raise ValueError('this checkpoint has CLIP weights: pass the '
-                                 '--config with its classifier')
-            check_state_dict({prefix + k: v for k, v in clip.items()},
-                             _clip_shapes(cfg.classifier, part),
-                             what=f'{part} of {args.to_openai}')
-            out = os.path.join(args.out_dir, name)
-            log(f'writing {out}...')
-            import torch
-            torch.save(clip, out)
-    unknown = [k for k in state
-               if not k.startswith(('unet.', 'unet_up.', 'classifier.'))]
-    if unknown:
-        raise KeyError(f'unknown keys in {args.to_openai}: {unknown[:10]}')
+        torch.save(out_state, out)
     log('done')
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--base', help='OpenAI base.pt or base_inpaint.pt')
     parser.add_argument('--upsample',
                         help='OpenAI upsample.pt or upsample_inpaint.pt')
@@ -168,6 +196,9 @@ def main(argv=None):
                         'the expected keys (default: the shipped 64-256 '
                         'config, or its inpainting variant)')
     args = parser.parse_args(argv)
+    if args.out and not args.out.endswith(('.pth', '.pt', '.safetensors')):
+        parser.error(f'--out {args.out}: give a .pth, .pt or .safetensors '
+                     'file name (the extension picks the format)')
     if args.to_openai:
         if not args.out_dir:
             parser.error('--to-openai needs --out-dir')
@@ -180,4 +211,9 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    import pickle
+    try:
+        main()
+    except (KeyError, ValueError, FileNotFoundError,
+            pickle.UnpicklingError) as err:  # the message says it all
+        raise SystemExit(f'convert_glide_checkpoint.py: error: {err}')

@@ -18,11 +18,17 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/make_shapes_dataset.py', ('numpy', 'PIL'))
+
 from projects.glide.shapes import value_counts, write_dataset  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='data/shapes',
                         help='output folder (default: data/shapes)')
     parser.add_argument('--num', type=int, default=5000,

@@ -3,30 +3,46 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
-Writes a grid of the samples (work_dir/<time>/vis_data) and the metrics.
+The test set is the config's ``test_dataloader``: point it at your data with
+``--cfg-options test_dataloader.dataset.data_root=DIR`` (a folder with
+``annotations.jsonl`` and its images). Writes a grid of the samples
+(work_dir/<time>/vis_data) and the metrics.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/test.py')
+
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.glide.engine.launch import (add_runner_args,  # noqa: E402
-                                          load_runner_config)
+                                          check_data, load_runner_config)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Test a GLIDE model')
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     add_runner_args(parser)
     args = parser.parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint!r} not '
+                         'found')
     cfg = load_runner_config(args)
+    check_data(cfg, ['test_dataloader'])
     cfg.load_from = args.checkpoint
     return Runner.from_cfg(cfg).test()
 
 
 if __name__ == '__main__':
+    from projects.glide.runtime import configure_threads
+    configure_threads(print if os.environ.get('RANK', '0') == '0' else None)
     main()

@@ -66,6 +66,11 @@ BAD = [
     ([{'path': 'images/9.png', 'caption': 'gone'}], 'image not found'),
     ([{'path': 'images/0.png', 'caption': '  '}], 'empty caption'),
     ([{'caption': 'no path'}], "no 'path'"),
+    ([{'path': 'images/0.png', 'caption': 5}],
+     r"ann.jsonl:3: 'caption' is not a string: 5 \(int\) for images/0.png"),
+    ([{'path': 'images/0.png', 'caption': None}],
+     "'caption' is not a string: None"),
+    ([{'path': 7, 'caption': 'x'}], "'path' is not a non-empty string: 7"),
 ]
 
 
@@ -79,16 +84,76 @@ def test_bad_items_raise_or_are_skipped_with_a_count(tmp_path, rows, match):
     assert len(ds) == 2 and ds.num_skipped == 1
 
 
-def test_corrupt_image_is_named_or_skipped(tmp_path):
+def test_corrupt_image_is_found_when_the_dataset_is_built(tmp_path):
+    """Before training starts, in training and validation datasets alike."""
     ann = write_folder(tmp_path, GOOD)
     (tmp_path / 'images' / '1.png').write_bytes(b'not a png')
-    ds = CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    for test_mode in (False, True):
+        with pytest.raises(ValueError,
+                           match=r'ann.jsonl:2: unreadable image: .*1.png'):
+            CaptionedImageDataset(ann, data_root=str(tmp_path),
+                                  pipeline=PIPELINE, test_mode=test_mode)
+        ds = CaptionedImageDataset(ann, data_root=str(tmp_path),
+                                   pipeline=PIPELINE, on_error='skip',
+                                   test_mode=test_mode)
+        assert len(ds) == 1 and ds.num_skipped == 1
+        assert ds[0]['data_samples'].prompt == 'a red square'
+
+
+def test_image_failing_after_the_check(tmp_path):
+    """Unchecked (check_images=False) or changed since: replaced by another
+    item in training; named in validation/test, which cannot skip."""
+    ann = write_folder(tmp_path, GOOD)
+    (tmp_path / 'images' / '1.png').write_bytes(b'not a png')
+    kw = dict(data_root=str(tmp_path), pipeline=PIPELINE, check_images=False)
+    ds = CaptionedImageDataset(ann, **kw)
     with pytest.raises(ValueError, match='cannot load .*1.png'):
         ds[1]
-    ds = CaptionedImageDataset(ann, data_root=str(tmp_path),
-                               pipeline=PIPELINE, on_error='skip')
+    ds = CaptionedImageDataset(ann, on_error='skip', **kw)
     assert ds[1]['data_samples'].prompt == 'a red square'  # another item
     assert ds.num_skipped == 1
+    ds = CaptionedImageDataset(ann, on_error='skip', test_mode=True, **kw)
+    with pytest.raises(ValueError,
+                       match='cannot load .*1.png.*validation/test cannot '
+                       'replace an item'):
+        ds[1]
+
+
+@pytest.mark.parametrize('fmt', ['jsonl', 'csv'])
+def test_wrong_field_names_are_named(tmp_path, fmt):
+    """Not "missing images or empty captions": the fields are missing."""
+    rows = [{'file': r['path'], 'text': r['caption']} for r in GOOD]
+    write_folder(tmp_path, [])  # the images
+    if fmt == 'jsonl':
+        ann = tmp_path / 'ann.jsonl'
+        ann.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+        match = ("no 'path' field: its fields are 'file', 'text'; set "
+                 'path_key and caption_key')
+    else:
+        ann = tmp_path / 'ann.csv'
+        ann.write_text('file,text\nimages/0.png,a\n')
+        match = "ann.csv: no 'path' column: its fields are 'file', 'text'"
+    for on_error in ('raise', 'skip'):
+        with pytest.raises(ValueError, match=match):
+            CaptionedImageDataset(str(ann), data_root=str(tmp_path),
+                                  on_error=on_error)
+    ds = CaptionedImageDataset(str(ann), data_root=str(tmp_path),
+                               path_key='file', caption_key='text',
+                               pipeline=PIPELINE)
+    assert len(ds) == (2 if fmt == 'jsonl' else 1)
+
+
+def test_skipped_items_are_summarised_by_cause(tmp_path):
+    ann = write_folder(tmp_path, [
+        {'path': 'images/8.png', 'caption': 'a'},
+        {'path': 'images/9.png', 'caption': 'b'},
+        {'path': 'images/0.png', 'caption': 5}])
+    with pytest.raises(ValueError) as err:
+        CaptionedImageDataset(ann, data_root=str(tmp_path), on_error='skip')
+    text = str(err.value)
+    assert 'no usable items of 3: skipped 2 image not found (first: ' in text
+    assert 'ann.jsonl:1: image not found: ' in text
+    assert "; 1 'caption' is not a string (first: " in text
 
 
 def test_bad_annotation_files(tmp_path):

@@ -89,8 +89,39 @@ def test_openai_checkpoint_given_to_init_model_gets_a_hint(tmp_path,
     openai = mmagic_to_openai(tiny_state, prefix='unet.')
     path = str(tmp_path / 'base.pt')
     torch.save(openai, path)
-    with pytest.raises(KeyError, match='convert_glide_checkpoint'):
+    with pytest.raises(KeyError) as err:
         init_model(TINY, path, device='cpu')
+    text = str(err.value)
+    first = text.splitlines()[0]  # the hint comes first, before the keys
+    assert 'OpenAI-format GLIDE checkpoint' in first
+    assert 'tools/convert_glide_checkpoint.py --base base.pt' in first
+    assert '\\n' not in text and 'missing keys' in text  # printable
+
+
+@pytest.mark.parametrize('content,match', [
+    (b'hello world\n', r"is not a checkpoint: .* starts with b'hello"),
+    (b'', 'is not a checkpoint'),
+    (b'PK\x03\x04broken zip', 'truncated or corrupt'),
+])
+def test_a_file_that_is_no_checkpoint_is_named(tmp_path, content, match):
+    path = tmp_path / 'weights.pth'
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_checkpoint(str(path))
+    with pytest.raises(ValueError, match=match):
+        init_model(TINY, str(path), device='cpu')
+
+
+def test_truncated_checkpoint_and_fake_safetensors(tmp_path, tiny_state):
+    path = tmp_path / 'cut.pth'
+    save_state_dict(tiny_state, str(path))
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"cut.pth' as a torch checkpoint"):
+        read_checkpoint(str(path))
+    fake = tmp_path / 'w.safetensors'
+    fake.write_text('not safetensors')
+    with pytest.raises(ValueError, match=r"w.safetensors' as .safetensors"):
+        read_checkpoint(str(fake))
 
 
 def test_key_mapping_round_trip(tiny_state):
@@ -102,8 +133,11 @@ def test_key_mapping_round_trip(tiny_state):
 
 
 def test_check_state_dict_lists_every_problem():
-    with pytest.raises(KeyError, match=r'missing keys \(2\): a, b'):
-        check_state_dict({}, {'a': (1, ), 'b': (2, )})
+    with pytest.raises(KeyError, match=r'missing keys \(2\): a, b') as err:
+        check_state_dict({}, {'a': (1, ), 'b': (2, )}, hint='Try this.')
+    assert str(err.value).splitlines() == [
+        'checkpoint does not match the model. Try this.',
+        '  missing keys (2): a, b']
 
 
 class _GetattrExploit:

@@ -1,5 +1,6 @@
 """The Glide model: init_model + infer, the cascade recipe, inpainting and
 clear errors on bad input. Tiny configs with random (non-zero) weights."""
+import numpy as np
 import pytest
 import torch
 
@@ -198,6 +199,27 @@ def test_text2image_inferencer_arguments(model):
     assert out['samples'].shape == (1, 3, 32, 32)
 
 
+def test_text2image_inferencer_is_the_supported_inferencer(tiny_ckpt,
+                                                          tmp_path):
+    """The README's way: Text2ImageInferencer(config, checkpoint);
+    MMagicInferencer(model_name='glide') knows no GLIDE."""
+    from mmengine import Config
+    from PIL import Image
+
+    from mmagic.apis import MMagicInferencer
+    from mmagic.apis.inferencers import Text2ImageInferencer
+    cfg = Config.fromfile(TINY)
+    cfg.model.diffusion_scheduler.timestep_respacing = '3'  # fast test
+    cfg.model.diffusion_scheduler_up.timestep_respacing = '2'
+    inferencer = Text2ImageInferencer(cfg, tiny_ckpt['pth'], device='cpu',
+                                      extra_parameters=dict(seed=0))
+    out = tmp_path / 'cat.png'
+    inferencer(text='a cat', result_out_dir=str(out))
+    assert Image.open(out).size == (32, 32)
+    with pytest.raises(ValueError, match='glide is not supported'):
+        MMagicInferencer(model_name='glide')
+
+
 def test_negative_prompt_replaces_the_unconditional_prompt(model):
     kw = dict(prompt='a cat', num_inference_steps=4, num_inference_steps_up=2,
               seed=0)
@@ -291,6 +313,36 @@ BAD_INPUTS = [
     (dict(prompt='a', height=64), ValueError, 'height must be 32'),
     (dict(prompt='a', width=16), ValueError, 'width must be 32'),
     (dict(prompt='a', seed='x'), TypeError, 'seed must be an int'),
+    (dict(prompt='a', seed=2**70), ValueError,
+     r'seed must be an int in \[0, 2\*\*64 - 1\], got 1180591620717411303424'),
+    (dict(prompt='a', seed=-1), ValueError, 'seed must be an int in'),
+    (dict(prompt='a', seed=1.0), ValueError, 'seed must be an int in'),
+    (dict(prompt='a', generator='abc'), TypeError,
+     r"generator must be a torch.Generator .*got 'abc' \(str\)"),
+    (dict(prompt='a', latents=torch.empty(1, 3, 16, 16, device='meta')),
+     ValueError, 'latents is on the meta device'),
+    (dict(prompt='a', latents=np.zeros((1, 3, 16, 16), np.float32)),
+     TypeError, r'latents must be a torch.Tensor of shape \(1, 3, 16, 16\), '
+     r'got numpy.ndarray of shape \(1, 3, 16, 16\) \(torch.from_numpy'),
+    (dict(prompt='a', latents=torch.zeros(1, 3, 16, 16, dtype=torch.long)),
+     TypeError, 'latents must be floating-point'),
+    (dict(prompt='a', num_inference_steps='ddimx'), ValueError,
+     r"num_inference_steps must be an int in \[1, 1000\] or a respacing "
+     r"string .*got 'ddimx'"),
+    (dict(prompt='a', num_inference_steps_up=np.float64(2.5)), ValueError,
+     r'num_inference_steps_up must be .*got 2.5 \(float64\)'),
+    (dict(prompt='a', init_image=torch.zeros(1, 3, 20, 20)), ValueError,
+     r'init_image without mask is the starting noise .* shape '
+     r'\(1, 3, 16, 16\).*pass mask too'),
+    (dict(prompt='a', batch_size=2**31), MemoryError,
+     'batch_size=2147483648 needs at least .* GiB .* smaller batches'),
+    (dict(prompt='a', batch_size=True), ValueError, 'batch_size must be'),
+    (dict(prompt='a', guidance_scale=torch.ones(2)), ValueError,
+     r'guidance_scale must be a finite number >= 0, got torch.Tensor of '
+     r'shape \(2,\)'),
+    (dict(prompt='a', guidance_scale=torch.tensor(3.0, device='meta')),
+     ValueError, 'guidance_scale .* meta device'),
+    (dict(prompt='a', height=np.int64(16)), ValueError, 'height must be 32'),
     (dict(prompt='a', mask=torch.ones(1, 1, 16, 16),
           init_image=torch.zeros(1, 3, 16, 16)), ValueError,
      'not an inpainting model'),
@@ -300,14 +352,75 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize('kwargs,error,match', BAD_INPUTS)
-def test_bad_input_is_a_clear_error(model, kwargs, error, match):
+def test_bad_input_is_a_clear_error(model, kwargs, error, match,
+                                    monkeypatch):
     kwargs = dict(dict(num_inference_steps=2, num_inference_steps_up=2),
                   **kwargs)
     if error is None:
         assert model.infer(**kwargs)['samples'].shape[0] == 1
         return
-    with pytest.raises(error, match=match):
+
+    def no_sampling(*args, **kw):
+        raise AssertionError('sampling started before the check')
+
+    monkeypatch.setattr(model, 'denoise', no_sampling)
+    with pytest.raises(error, match=match) as err:
         model.infer(**kwargs)
+    assert len(str(err.value)) < 400  # no array dumps
+
+
+def test_numbers_python_users_pass_are_accepted(model):
+    """numpy scalars and 0-d tensors work wherever a number is expected,
+    and give what the Python number gives."""
+    kw = dict(prompt='a cat', num_inference_steps_up=2)
+    plain = model.infer(guidance_scale=3, num_inference_steps=2, seed=3,
+                        batch_size=2, upsample_temp=0.9, **kw)['samples']
+    for numbers in (
+            dict(guidance_scale=np.float32(3), num_inference_steps=np.int64(2),
+                 seed=np.int64(3), batch_size=np.int32(2),
+                 upsample_temp=np.float64(0.9)),
+            dict(guidance_scale=torch.tensor(3.0),
+                 num_inference_steps=torch.tensor(2), seed=torch.tensor(3),
+                 batch_size=torch.tensor(2), upsample_temp=torch.tensor(0.9,
+                 dtype=torch.float64))):
+        out = model.infer(**numbers, **kw)['samples']
+        assert torch.equal(out, plain)  # the same computation, repeated
+
+
+def test_upsampler_inputs_are_checked_before_the_base_stage(model,
+                                                            monkeypatch):
+    calls = []
+    monkeypatch.setattr(model, 'denoise', lambda *a, **k: calls.append(1))
+    with pytest.raises(ValueError, match='latents_up must be'):
+        model.infer(prompt='a', latents_up=torch.zeros(1, 3, 16, 16))
+    assert not calls
+
+
+@pytest.mark.parametrize('cfg,match', [
+    (dict(test_cfg=dict(guidance_scale='3')),
+     'test_cfg.guidance_scale must be a finite number >= 0'),
+    (dict(test_cfg=dict(num_inference_steps='ddimx')),
+     'test_cfg.num_inference_steps must be'),
+    (dict(test_cfg=dict(guidance=3)), r"unknown test_cfg keys \['guidance'\]"),
+    (dict(test_cfg=dict(seed=-1)), 'test_cfg.seed must be an int'),
+    (dict(train_cfg=dict(stage='up')), "train_cfg.stage must be 'base'"),
+    (dict(train_cfg=dict(p_uncond=1.5)),
+     r'train_cfg.p_uncond must be a number in \[0, 1\]'),
+    (dict(train_cfg=dict(p_uncnd=0.1)), r"unknown train_cfg keys \['p_uncnd'\]"),
+    (dict(train_cfg=dict(min_snr_gamma=0)),
+     'train_cfg.min_snr_gamma must be a finite number > 0'),
+    (dict(upsample_temp=0), r'upsample_temp must be a number in \(0, 1\]'),
+    (dict(classifier_scale=-1), 'classifier_scale must be'),
+    (dict(dtype='int8'), "dtype must be 'float32', 'bfloat16' or 'float16'"),
+])
+def test_config_errors_are_reported_when_the_model_is_built(cfg, match):
+    """Not at the first training step, or at validation hours later."""
+    from mmengine import Config
+    from mmagic.registry import MODELS
+    model_cfg = Config.fromfile(TINY).model
+    model_cfg.update(cfg)
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(model_cfg)
 
 
 INPAINT_BAD = [
@@ -329,6 +442,57 @@ INPAINT_BAD = [
 def test_bad_inpainting_input_is_a_clear_error(inpaint_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         inpaint_model.infer(prompt='a', num_inference_steps=2, **kwargs)
+
+
+def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
+    """OpenAI's inpaint.ipynb samples the inpainting upsampler with the
+    ancestral sampler (p_sample_loop) over 'fast27', from noise x 0.997, with
+    the known region pasted onto x_0; its base model with guidance 5."""
+    from mmengine import Config
+    from projects.glide.models import GlideAncestralScheduler
+    full = Config.fromfile(
+        str(CONFIGS / 'glide_ddim-classifier-free_laion-64-256-inpaint.py'))
+    tiny = Config.fromfile(TINY_INPAINT)
+    for cfg in (full, tiny):
+        assert cfg.model.diffusion_scheduler_up.to_dict() == dict(
+            type='GlideAncestralScheduler', beta_schedule='linear',
+            variance_type='learned_range', timestep_respacing='fast27')
+        assert cfg.model.diffusion_scheduler.type == 'GlideAncestralScheduler'
+        assert cfg.model.test_cfg.guidance_scale == 5.0
+    base = Config.fromfile(
+        str(CONFIGS / 'glide_ddim-classifier-free_laion-64x64-inpaint.py'))
+    assert base.model.test_cfg.guidance_scale == 5.0
+    # The text-to-image cascade keeps DDIM for its upsampler.
+    assert Config.fromfile(TINY).model.diffusion_scheduler_up.type == \
+        'GlideDDIMScheduler'
+
+    model = randomize(init_model(TINY_INPAINT, None, device='cpu'), seed=2)
+    seen = {}
+    original = model.denoise
+
+    def spy(unet, scheduler, x, text, guidance_scale=None, cond=None,
+            denoised_fn=None, *a, **kw):
+        if unet is model.unet_up:
+            seen.update(scheduler=scheduler, x=x.clone(),
+                        guidance=guidance_scale, paste=denoised_fn,
+                        timesteps=scheduler.timesteps.tolist())
+        return original(unet, scheduler, x, text, guidance_scale, cond,
+                        denoised_fn, *a, **kw)
+
+    monkeypatch.setattr(model, 'denoise', spy)
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 0
+    noise_up = torch.randn(1, 3, 32, 32)
+    out = model.infer(prompt='a cat', init_image=image, mask=mask,
+                      num_inference_steps=3, latents_up=noise_up, seed=0,
+                      **model.test_cfg)['samples']
+    assert isinstance(seen['scheduler'], GlideAncestralScheduler)
+    assert len(seen['timesteps']) == 27 and seen['timesteps'][0] == 997
+    assert seen['guidance'] is None and seen['paste'] is not None
+    torch.testing.assert_close(seen['x'], noise_up * 0.997)
+    keep = mask.expand_as(out).bool()
+    assert (out - image).abs()[keep].max() < 1e-5
 
 
 def test_upsampler_settings_without_upsampler_are_errors():

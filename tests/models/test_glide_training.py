@@ -8,7 +8,7 @@ from mmagic.apis import init_model
 from mmagic.structures import DataSample
 from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
                                              normal_kl, vb_terms_bpd)
-from projects.glide.models.glide import random_rectangle_masks
+from projects.glide.models.glide import min_snr_weight, random_rectangle_masks
 from tests.conftest import CONFIGS
 from tests.models.test_glide import randomize
 
@@ -69,6 +69,44 @@ def test_vb_term_is_kl_and_decoder_nll():
     assert vb[0] > 0  # the decoder NLL in bits/dim
     assert normal_kl(torch.zeros(1), torch.zeros(1), torch.ones(1),
                      torch.zeros(1)).item() == pytest.approx(0.5)
+
+
+def test_min_snr_weight():
+    """min(SNR, gamma) / SNR: 1 where SNR <= gamma (noisy steps), gamma/SNR
+    on the clean ones."""
+    process = GaussianDiffusion(beta_schedule('squaredcos_cap_v2'))
+    abar = torch.tensor(process.alphas_cumprod)
+    snr = abar / (1 - abar)
+    t = torch.arange(1000)
+    w = min_snr_weight(process, t, 5.0)
+    noisy = snr <= 5
+    assert noisy.any() and (~noisy).any()
+    assert torch.allclose(w[noisy], torch.ones(int(noisy.sum())))
+    assert torch.allclose(w[~noisy], (5 / snr[~noisy]).float())
+    assert (w[1:] >= w[:-1]).all() and w[0] < 0.01  # rises with noise
+    with pytest.raises(ValueError, match='min_snr_gamma'):
+        min_snr_weight(process, t, 0.0)
+
+
+def test_min_snr_loss_weighting_is_opt_in(model):
+    """Off by default (the paper's objective); with ``min_snr_gamma`` each
+    sample's eps MSE is multiplied by its weight, the VB term unchanged."""
+    n = 16
+    x = torch.rand(n, 3, 16, 16) * 2 - 1
+    prompts = samples(*'abcdefghijklmnop')
+    torch.manual_seed(0)
+    torch.rand(n)  # loss() draws the caption dropout, then the timesteps
+    t = torch.randint(0, 1000, (n, ))
+    w = min_snr_weight(model.diffusion_scheduler.train_process, t, 5.0)
+    assert w.min() < 1  # the draw holds clean steps, so the test can fail
+    model.train_cfg = dict(stage='base', p_uncond=0.0)
+    torch.manual_seed(0)
+    plain = model(x, prompts, mode='loss')
+    model.train_cfg = dict(stage='base', p_uncond=0.0, min_snr_gamma=5)
+    torch.manual_seed(0)
+    weighted = model(x, prompts, mode='loss')
+    assert torch.allclose(weighted['loss_vb'], plain['loss_vb'])
+    assert weighted['loss_mse'] < plain['loss_mse']
 
 
 def test_caption_dropout_empties_prompts(model, monkeypatch):

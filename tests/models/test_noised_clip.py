@@ -1,6 +1,4 @@
 """The noised CLIP guide and CLIP guidance, against the reference."""
-import json
-
 import pytest
 import torch
 
@@ -8,34 +6,32 @@ from mmagic.apis import init_model
 from mmagic.registry import MODELS
 from projects.glide.models import NoisedCLIP
 from projects.glide.models.noised_clip import CLIPTokenizer
-from tests.conftest import CONFIGS, reference_path
+from tests.conftest import (CONFIGS, read_json, read_key_list,
+                            reference_path)
 from tests.models.test_glide import randomize
+from tests.reference import reference_state_dict
 
 TINY_CLIP = str(CONFIGS / 'glide_tiny_16-32-clip.py')
 
 
 @pytest.fixture(scope='module')
 def reference():
+    """The golden CLIP case's stored tensors and its manifest."""
     from safetensors.torch import load_file
     data = load_file(str(reference_path('clip_tiny.safetensors')))
-    meta = json.loads(reference_path('clip_manifest.json').read_text())
-    return data, meta
+    return data, read_json('clip_manifest.json')
 
 
-def reference_clip(reference):
+def reference_clip():
     """The tiny CLIP config of this project, with the reference's weights."""
-    data, meta = reference
     from mmengine import Config
     clip = MODELS.build(Config.fromfile(TINY_CLIP).model.classifier)
-    state = {k[len('state_dict.'):]: v for k, v in data.items()
-             if k.startswith('state_dict.')}
-    clip.load_state_dict(state, strict=True)
+    clip.load_state_dict(reference_state_dict('clip'), strict=True)
     return clip
 
 
 def test_tokenizer_agrees_with_reference():
-    cases = json.loads(
-        reference_path('clip_tokenizer_cases.json').read_text())['cases']
+    cases = read_json('clip_tokenizer_cases.json.gz')['cases']
     tok = CLIPTokenizer()
     assert [tok.encode(c['prompt']) for c in cases] == \
         [c['tokens'] for c in cases]
@@ -46,7 +42,7 @@ def test_tokenizer_agrees_with_reference():
 
 def test_embeddings_and_gradient_match_reference(reference):
     data, meta = reference
-    clip = reference_clip(reference)
+    clip = reference_clip()
     tokens, lens = clip.tokenizer(meta['prompts'])
     assert torch.equal(tokens, data['text.tokens'])
     assert torch.equal(lens, data['text.lens'])
@@ -63,30 +59,26 @@ def test_embeddings_and_gradient_match_reference(reference):
     assert max(errs.values()) <= 1e-5
 
 
-def _key_list(name):
-    rows = reference_path(name).read_text().strip().splitlines()
-    return {k: tuple(int(s) for s in shape.strip('()').split(',') if s.strip())
-            for k, shape in (r.split('\t') for r in rows)}
-
-
 def test_full_size_keys_equal_openai_release():
     from mmengine import Config
     cfg = Config.fromfile(str(CONFIGS / 'glide_clip-guided_laion-64x64.py'))
     with torch.device('meta'):
         clip = MODELS.build(cfg.model.classifier)
     for part, name, params in (
-            ('text_encoder', 'keys_openai_clip_text_enc.txt', 71_679_488),
-            ('image_encoder', 'keys_openai_clip_image_enc.txt', 86_443_776)):
+            ('text_encoder', 'keys_openai_clip_text_enc.txt.gz',
+             71_679_488),
+            ('image_encoder', 'keys_openai_clip_image_enc.txt.gz',
+             86_443_776)):
         net = getattr(clip, part)
         assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == \
-            _key_list(name)
+            read_key_list(name)
         assert sum(p.numel() for p in net.parameters()) == params
 
 
 @pytest.fixture(scope='module')
-def clip_model(reference):
+def clip_model():
     model = randomize(init_model(TINY_CLIP, None, device='cpu'))
-    model.classifier.load_state_dict(reference_clip(reference).state_dict())
+    model.classifier.load_state_dict(reference_clip().state_dict())
     return model
 
 

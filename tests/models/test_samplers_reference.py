@@ -5,10 +5,12 @@ encoded once, classifier-free guidance on eps, the scheduler's step, the
 inpainting paste-back) on the golden case's converted weights, with the
 reference's starting noise and, for the ancestral sampler, its step noise.
 
-Tolerances: 1e-4 as the reference README states. The upsamplers' 27 DDIM
-steps from t=997 on the linear schedule amplify float32 rounding: there our
-float64 run differs from the reference (float32) by 1.0e-4 itself, so the
-float32 comparison allows 2e-4.
+The golden traces are in tests/data (tools/make_reference_fixtures.py).
+Tolerances: 1e-4. The upsamplers' 27 DDIM steps from t=997 on the linear
+schedule amplify float32 rounding: two float32 runs that differ only in the
+order of their operations (ours and the reference's) end about 1e-4 apart
+there, how far depending on the case's random draw, so that comparison
+allows 2e-4.
 """
 import pytest
 import torch

@@ -5,7 +5,7 @@ import torch
 from mmagic.registry import MODELS
 from projects.glide.models import (InpaintText2ImUNet, SuperResText2ImUNet,
                                    Text2ImUNet, openai_to_mmagic)
-from tests.conftest import reference_path
+from tests.conftest import read_key_list
 from tests.reference import build_reference_case, reference_inputs
 
 CASES = ['base', 'upsample', 'inpaint', 'upsample_inpaint']
@@ -46,12 +46,6 @@ def test_text_condition_of_batch_one_broadcasts(manifest):
     torch.testing.assert_close(one, many)
 
 
-def _key_list(name):
-    rows = reference_path(name).read_text().strip().splitlines()
-    return {k: tuple(int(s) for s in shape.strip('()').split(',') if s.strip())
-            for k, shape in (r.split('\t') for r in rows)}
-
-
 def _config_nets(config_name):
     from mmengine import Config
     from tests.conftest import CONFIGS
@@ -70,25 +64,26 @@ def _shapes(nets):
 
 @pytest.mark.parametrize('config,keys', [
     ('glide_ddim-classifier-free_laion-64x64.py',
-     'keys_mmagic_glide_laion-64x64.txt'),
+     'keys_mmagic_glide_laion-64x64.txt.gz'),
     ('glide_ddim-classifier-free_laion-64-256.py',
-     'keys_mmagic_glide_laion-64-256.txt'),
+     'keys_mmagic_glide_laion-64-256.txt.gz'),
 ])
 def test_full_size_keys_equal_mmagic_release(config, keys):
-    assert _shapes(_config_nets(config)) == _key_list(keys)
+    assert _shapes(_config_nets(config)) == read_key_list(keys)
 
 
 @pytest.mark.parametrize('config,openai', [
     ('glide_ddim-classifier-free_laion-64-256.py',
-     {'unet': 'keys_openai_base.txt', 'unet_up': 'keys_openai_upsample.txt'}),
+     {'unet': 'keys_openai_base.txt.gz',
+      'unet_up': 'keys_openai_upsample.txt.gz'}),
     ('glide_ddim-classifier-free_laion-64-256-inpaint.py',
-     {'unet': 'keys_openai_base_inpaint.txt',
-      'unet_up': 'keys_openai_upsample_inpaint.txt'}),
+     {'unet': 'keys_openai_base_inpaint.txt.gz',
+      'unet_up': 'keys_openai_upsample_inpaint.txt.gz'}),
 ])
 def test_full_size_keys_equal_converted_openai_release(config, openai):
     expected = {}
     for prefix, name in openai.items():
-        mapped = openai_to_mmagic(_key_list(name), prefix=prefix + '.')
+        mapped = openai_to_mmagic(read_key_list(name), prefix=prefix + '.')
         expected.update(mapped)
     assert _shapes(_config_nets(config)) == expected
 
@@ -179,5 +174,5 @@ def test_mmagic_release_unet_config_builds():
     with torch.device('meta'):
         net = MODELS.build(cfg)
     assert {f'unet.{k}': tuple(v.shape) for k, v in
-            net.state_dict().items()} == _key_list(
-                'keys_mmagic_glide_laion-64x64.txt')
+            net.state_dict().items()} == read_key_list(
+                'keys_mmagic_glide_laion-64x64.txt.gz')

@@ -1,11 +1,9 @@
 """GlideTokenizer: exact GLIDE tokenization, no download."""
-import json
-
 import pytest
 import torch
 
 from projects.glide.models.tokenizer import END_TOKEN, GlideTokenizer
-from tests.conftest import reference_path
+from tests.conftest import read_json
 
 
 @pytest.fixture(scope='module')
@@ -15,7 +13,7 @@ def tokenizer():
 
 @pytest.fixture(scope='module')
 def cases():
-    return json.loads(reference_path('tokenizer_cases.json').read_text())
+    return read_json('tokenizer_cases.json.gz')
 
 
 def test_agrees_with_reference_on_every_case(tokenizer, cases):

@@ -4,7 +4,7 @@ import torch
 
 from mmagic.apis import init_model
 from tests.conftest import CONFIGS, load_case
-from tests.reference import reference_inputs
+from tests.reference import reference_inputs, reference_state_dict
 from tools.convert_glide_checkpoint import main as convert
 
 TINY = str(CONFIGS / 'glide_tiny_16-32.py')
@@ -12,9 +12,10 @@ TINY_INPAINT = str(CONFIGS / 'glide_tiny_16-32-inpaint.py')
 
 
 def openai_file(case, folder):
+    """A golden case's weights saved as an OpenAI checkpoint; with its
+    state dict and stored tensors."""
     data = load_case(case)
-    state = {k[len('state_dict.'):]: v for k, v in data.items()
-             if k.startswith('state_dict.')}
+    state = reference_state_dict(case)
     path = folder / f'{case}.pt'
     torch.save(state, path)
     return str(path), state, data
@@ -86,13 +87,11 @@ def test_wrong_files_are_clear_errors(tmp_path):
 
 
 def test_clip_checkpoints_convert_both_ways(tmp_path):
-    from tests.conftest import reference_path
-    from safetensors.torch import load_file
-    clip = load_file(str(reference_path('clip_tiny.safetensors')))
+    clip = reference_state_dict('clip')
     paths = {}
     for part, name in (('text_encoder', 'clip_text_enc.pt'),
                        ('image_encoder', 'clip_image_enc.pt')):
-        prefix = f'state_dict.{part}.'
+        prefix = f'{part}.'
         paths[part] = tmp_path / name
         torch.save({k[len(prefix):]: v for k, v in clip.items()
                     if k.startswith(prefix)}, paths[part])
@@ -116,3 +115,43 @@ def test_clip_checkpoints_convert_both_ways(tmp_path):
         again = torch.load(back / path.name, weights_only=True)
         assert sorted(again) == sorted(original)
         assert all(torch.equal(again[k], original[k]) for k in original)
+
+
+def test_to_openai_without_config_says_to_pass_one(tmp_path):
+    """The tiny weights checked against the default full-size config: a
+    readable message that names --config first."""
+    base_path, _, _ = openai_file('base', tmp_path)
+    ours = str(tmp_path / 'tiny.pth')
+    convert(['--base', base_path, '--out', ours, '--config', TINY])
+    with pytest.raises(KeyError) as err:
+        convert(['--to-openai', ours, '--out-dir', str(tmp_path / 'back')])
+    text = str(err.value)
+    assert 'pass --config' in text.splitlines()[0]
+    assert '\\n' not in text and 'shape mismatches' in text
+    assert not (tmp_path / 'back').exists()  # nothing written
+
+
+@pytest.mark.parametrize('extra', ['classifier.foo', 'foo', 'unet.foo'])
+def test_to_openai_rejects_unknown_keys_before_writing(tmp_path, extra):
+    """What init_model would reject, the converter rejects too, before it
+    writes any file."""
+    from projects.glide.models.checkpoint import save_state_dict
+    base_path, _, _ = openai_file('base', tmp_path)
+    ours = str(tmp_path / 'tiny.safetensors')
+    convert(['--base', base_path, '--out', ours, '--config', TINY])
+    from safetensors.torch import load_file
+    state = load_file(ours)
+    state[extra] = torch.zeros(1)
+    save_state_dict(state, ours)
+    with pytest.raises((KeyError, ValueError), match=extra.split('.')[-1]):
+        convert(['--to-openai', ours, '--out-dir', str(tmp_path / 'back'),
+                 '--config', TINY])
+    assert not (tmp_path / 'back').exists()
+    with pytest.raises((KeyError, ValueError)):
+        init_model(TINY, ours, device='cpu')
+
+
+def test_bad_out_name_fails_before_reading(tmp_path):
+    with pytest.raises(SystemExit):
+        convert(['--base', str(tmp_path / 'never_read.pt'), '--out',
+                 str(tmp_path / 'noext')])

@@ -122,3 +122,62 @@ def test_two_process_ddp_on_cpu(tmp_path, data_root):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / 'iter_4.pth').exists()
     assert 'Iter(val)' in done.stdout + done.stderr
+
+
+def test_dist_scripts_use_the_project_environment(tmp_path):
+    """Without PYTHON and with no project python on PATH, dist_test.sh runs
+    .venv/bin/python: torch is found and test.py itself reports the missing
+    checkpoint (not "No module named 'torch'")."""
+    if not (ROOT / '.venv' / 'bin' / 'python').exists():
+        pytest.skip('no .venv here')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
+    env.update(PATH='/usr/bin:/bin', PORT='29518', OMP_NUM_THREADS='1')
+    done = subprocess.run(
+        ['bash', str(ROOT / 'tools' / 'dist_test.sh'), CONFIG,
+         str(tmp_path / 'none.pth'), '1'], env=env, capture_output=True,
+        text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert 'No module named' not in output
+    assert "checkpoint '" in output and "none.pth' not found" in output
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_refuse_a_python_without_the_stack(tmp_path, script):
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\nexit 1\n')
+    fake.chmod(0o755)
+    args = ['c.py', 'ckpt.pth', '1'] if script == 'dist_test.sh' else \
+        ['c.py', '1']
+    done = subprocess.run(['bash', str(ROOT / 'tools' / script), *args],
+                          env=dict(os.environ, PYTHON=str(fake)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert 'lacks torch, mmengine or mmagic' in done.stderr
+    assert 'make setup' in done.stderr
+    done = subprocess.run(['bash', str(ROOT / 'tools' / script)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and 'usage: bash tools/' in done.stderr
+
+
+@pytest.mark.parametrize('tool', ['train.py', 'test.py', 'glide_sample.py',
+                                  'convert_glide_checkpoint.py'])
+def test_tools_run_by_a_python_without_the_stack_say_so(tool):
+    """The system python (no torch): a clear message, not a traceback."""
+    python = '/usr/bin/python3'
+    if not os.path.exists(python) or subprocess.run(
+            [python, '-c', 'import torch'], capture_output=True).returncode \
+            == 0:
+        pytest.skip('needs a python without torch')
+    done = subprocess.run([python, str(ROOT / 'tools' / tool), '--help'],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"tools/{tool}: this Python ({python}) lacks torch" in \
+        done.stderr
+    assert '.venv/bin/python' in done.stderr
+
+
+def test_train_tool_reports_missing_data_at_start(tmp_path):
+    with pytest.raises(SystemExit, match=r'train_dataloader.dataset: '
+                       r'annotation file .* not found'):
+        train(tmp_path, str(tmp_path / 'no_data'))

@@ -1,6 +1,11 @@
 # GLIDE base model (64x64, 385M parameters) with the reference sampling
 # recipe: ancestral sampling over 100 respaced steps with the learned
 # variance, classifier-free guidance (infer's guidance_scale, 3.0 by default).
+# The file name is MMagic's: the base model samples with the reference's
+# ancestral sampler, not DDIM (set diffusion_scheduler.type, or
+# tools/glide_sample.py --sampler, for DDIM or DPM-Solver++).
+# Precision: add dtype='float16' or 'bfloat16' to model (or call
+# model.set_precision(...) after loading); float32 by default.
 # Weights: MMagic's glide_laion-64x64-02afff47.pth, or OpenAI's base.pt
 # converted with tools/convert_glide_checkpoint.py.
 default_scope = 'mmagic'

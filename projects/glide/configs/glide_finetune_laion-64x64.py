@@ -4,7 +4,9 @@
 #       val_dataloader.dataset.data_root=data/my_images \
 #       load_from=glide_laion-64x64-02afff47.pth
 # data_root holds the images and annotations.jsonl ({"path", "caption"} per
-# line; a .csv with path,caption columns works too).
+# line; a .csv with path,caption columns works too). Missing or unreadable
+# images and bad captions are found when the datasets are built, before the
+# first iteration, and skipped (on_error='skip') in training and validation.
 _base_ = [
     './glide_ddim-classifier-free_laion-64x64.py',
     './_base_glide_train_runtime.py'
@@ -48,6 +50,7 @@ val_dataloader = dict(
         type='CaptionedImageDataset',
         data_root=data_root,
         ann_file='annotations.jsonl',
+        on_error='skip',  # as in training: bad items are left out
         indices=16,
         test_mode=True,
         pipeline=val_pipeline))

@@ -29,6 +29,28 @@ def add_runner_args(parser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def check_data(cfg, loaders) -> None:
+    """Stop before building anything when a dataloader's annotation file is
+    not there, naming the option that sets its folder.
+
+    Args:
+        cfg (Config): The runner config.
+        loaders (Sequence[str]): Dataloader keys, e.g. ``'test_dataloader'``.
+    """
+    import os.path as osp
+    for key in loaders:
+        dataset = (cfg.get(key) or {}).get('dataset') or {}
+        ann_file, root = dataset.get('ann_file'), dataset.get('data_root', '')
+        if not ann_file:
+            continue
+        path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
+        if not osp.isfile(path):
+            raise SystemExit(
+                f'{key}.dataset: annotation file {path!r} not found; point '
+                f'{key}.dataset.data_root at a folder with {ann_file!r} and '
+                f'its images: --cfg-options {key}.dataset.data_root=DIR')
+
+
 def load_runner_config(args):
     """The config of ``args.config`` with the shared options applied."""
     import os

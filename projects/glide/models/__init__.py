@@ -8,17 +8,25 @@ samplers (``GlideAncestralScheduler``, ``GlideDDIMScheduler``,
 ``GlideDPMSolverScheduler``) available in mmagic's registries, and makes
 mmengine read checkpoints safely (no pickled code; ``.safetensors`` too).
 """
-from .ancestral_scheduler import GlideAncestralScheduler
-from .checkpoint import (mmagic_to_openai, openai_to_mmagic,
-                         read_state_dict, register_safe_checkpoint_loader)
-from .ddim_scheduler import GlideDDIMScheduler
-from .dpm_solver_scheduler import GlideDPMSolverScheduler
-from .glide import Glide
-from .noised_clip import NoisedCLIP
-from .text2im_unet import (GlideAttentionBlock, InpaintText2ImUNet,
-                           SuperResInpaintText2ImUNet, SuperResText2ImUNet,
-                           Text2ImUNet)
-from .tokenizer import GlideTokenizer
+from ..runtime import quiet_third_party_warnings
+
+# mmagic's model zoo imports diffusers, timm and controlnet_aux, whose
+# import-time deprecation warnings we cannot act on.
+with quiet_third_party_warnings():
+    # Else mmagic's scheduler registry imports it (and diffusers' schedulers)
+    # on the first model build, outside this block.
+    import mmagic.models.diffusion_schedulers  # noqa: F401
+    from .ancestral_scheduler import GlideAncestralScheduler
+    from .checkpoint import (mmagic_to_openai, openai_to_mmagic,
+                             read_state_dict, register_safe_checkpoint_loader)
+    from .ddim_scheduler import GlideDDIMScheduler
+    from .dpm_solver_scheduler import GlideDPMSolverScheduler
+    from .glide import Glide
+    from .noised_clip import NoisedCLIP
+    from .text2im_unet import (GlideAttentionBlock, InpaintText2ImUNet,
+                               SuperResInpaintText2ImUNet, SuperResText2ImUNet,
+                               Text2ImUNet)
+    from .tokenizer import GlideTokenizer
 
 register_safe_checkpoint_loader()
 

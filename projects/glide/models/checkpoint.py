@@ -45,6 +45,11 @@ _MMAGIC_TO_OPENAI: List[Tuple[str, str]] = [
     (r'\.conv_2\.2\.', '.out_layers.3.'),
     (r'\.shortcut\.', '.skip_connection.'),
 ]
+OPENAI_HINT = (
+    'It is an OpenAI-format GLIDE checkpoint (input_blocks.*, ...): convert '
+    'it first, e.g. `python tools/convert_glide_checkpoint.py --base base.pt '
+    '[--upsample upsample.pt] --out glide.safetensors`, and load the '
+    'converted file. Details:')
 # Keys that only exist in the OpenAI layout: a quick format test.
 _OPENAI_MARKERS = ('input_blocks.', 'middle_block.', 'output_blocks.',
                    'time_embed.')
@@ -93,11 +98,28 @@ def mmagic_to_openai(state_dict: Mapping[str, torch.Tensor],
     return out
 
 
+class StateDictMismatch(KeyError):
+    """A state dict that does not fit the model. A ``KeyError`` whose message
+    prints as written (``KeyError`` itself shows its repr, with literal
+    ``\\n``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
 def check_state_dict(state_dict: Mapping[str, torch.Tensor],
                      expected: Mapping[str, Tuple[int, ...]],
-                     what: str = 'checkpoint') -> None:
-    """Raise a ``KeyError``/``ValueError`` naming every missing, unexpected
-    and wrongly shaped key of ``state_dict`` against ``expected`` shapes."""
+                     what: str = 'checkpoint', hint: str = '') -> None:
+    """Raise :class:`StateDictMismatch` (a ``KeyError``) naming every missing,
+    unexpected and wrongly shaped key of ``state_dict`` against ``expected``
+    shapes.
+
+    Args:
+        state_dict: The tensors to check.
+        expected: Key -> shape of the model.
+        what (str): What ``state_dict`` is, for the message.
+        hint (str): What to do about a mismatch, put first in the message.
+    """
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [
@@ -114,12 +136,11 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor],
     if shapes:
         problems.append(f'shape mismatches ({len(shapes)}): {_some(shapes)}')
     if problems:
-        hint = ''
         if is_openai_state_dict(unexpected):
-            hint = ('\nThis looks like an OpenAI-format GLIDE checkpoint: '
-                    'convert it with tools/convert_glide_checkpoint.py.')
-        raise KeyError(f'{what} does not match the model:\n  ' +
-                       '\n  '.join(problems) + hint)
+            hint = OPENAI_HINT
+        head = f'{what} does not match the model' + (f'. {hint}' if hint
+                                                     else ':')
+        raise StateDictMismatch(head + '\n  ' + '\n  '.join(problems))
 
 
 def _some(items: List[str], n: int = 20) -> str:
@@ -207,22 +228,40 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
 
     Raises:
         FileNotFoundError: no such file.
+        ValueError: the file is no checkpoint (a text file, a truncated or
+            corrupt file), named in the message.
         pickle.UnpicklingError: the pickle asks for anything but tensors and
             plain data (a crafted file), named in the message.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path!r}')
-    if path.endswith('.safetensors'):
+    kind = _file_kind(path)
+    if kind == 'safetensors' or path.endswith('.safetensors'):
         from safetensors.torch import load_file
         device = map_location if isinstance(map_location,
                                             (str, torch.device)) else 'cpu'
-        return load_file(path, device=str(device))
+        try:
+            return load_file(path, device=str(device))
+        except Exception as err:  # safetensors' own error types
+            raise ValueError(f'cannot read {path!r} as .safetensors: '
+                             f'{err}') from None
+    if kind is None:
+        with open(path, 'rb') as f:
+            head = f.read(16)
+        raise ValueError(
+            f'{path!r} is not a checkpoint: expected a torch file (.pth/.pt, '
+            f'as torch.save writes) or a .safetensors file, but it starts '
+            f'with {head!r}')
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
         first = err
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
+        raise ValueError(f'cannot read {path!r} as a torch checkpoint '
+                         f'(truncated or corrupt?): {type(err).__name__}: '
+                         f'{err}') from None
     try:  # mmengine runner checkpoints (log buffers in message_hub)
         return torch.load(path, map_location=map_location,
                           weights_only=False, pickle_module=_RestrictedPickle)
@@ -233,6 +272,20 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
             f'trust the file, convert it yourself. Details: {err}; '
             f'{str(first).splitlines()[-1] if str(first) else first!r}'
         ) from None
+
+
+def _file_kind(path: str) -> Optional[str]:
+    """``'zip'`` (torch.save), ``'pickle'`` (legacy torch.save),
+    ``'safetensors'`` or None, from the first bytes."""
+    with open(path, 'rb') as f:
+        head = f.read(9)
+    if head.startswith(b'PK\x03\x04'):
+        return 'zip'
+    if head[:1] == b'\x80':  # pickle protocol 2+
+        return 'pickle'
+    if len(head) == 9 and head[8:9] == b'{':  # header length, then JSON
+        return 'safetensors'
+    return None
 
 
 def read_state_dict(path: str, prefix: str = '',

@@ -72,6 +72,9 @@ def space_timesteps(num_timesteps: int, section_counts: Respacing) -> List[int]:
         raise TypeError('respacing must be an int, a str or a sequence of '
                         f'timesteps, got {type(section_counts).__name__}')
     if section_counts.startswith('ddim'):
+        if not section_counts[len('ddim'):].isdigit():
+            raise ValueError("respacing 'ddimN' needs a number of steps N "
+                             f"(e.g. 'ddim50'), got {section_counts!r}")
         desired = int(section_counts[len('ddim'):])
         for stride in range(1, num_timesteps):
             if len(range(0, num_timesteps, stride)) == desired:

@@ -1,6 +1,6 @@
 """The GLIDE model: prompts to images with classifier-free guidance, the
 64->256 cascade and inpainting, as an mmengine ``BaseModel``."""
-import math
+import os
 from contextlib import nullcontext
 from copy import deepcopy
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -12,6 +12,7 @@ from mmengine.model import BaseModel
 from tqdm import tqdm
 
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
+from ..checks import check_float, check_int, describe
 from .checkpoint import check_state_dict
 from .diffusion import GlideBaseScheduler, space_timesteps, vb_terms_bpd
 from .text2im_unet import (InpaintText2ImUNet, SuperResInpaintText2ImUNet,
@@ -76,7 +77,9 @@ class Glide(BaseModel):
             activations: ``'float32'`` (default), ``'bfloat16'`` (CPUs with
             AVX512-BF16/AMX, GPUs) or ``'float16'`` (GPUs). Normalisation
             layers and softmax stay in float32, as the reference; the
-            samplers' arithmetic is float32. See :meth:`set_precision`.
+            samplers' arithmetic is float32. Set it as the config's
+            ``model.dtype``, with ``tools/glide_sample.py --dtype``, or by
+            calling :meth:`set_precision` on a loaded model.
         data_preprocessor (dict, optional): mmagic ``DataPreprocessor``.
         strict_load (bool): Loading a state dict (``init_model``,
             ``load_from``, ``load_state_dict``) raises an error naming every
@@ -122,11 +125,17 @@ class Glide(BaseModel):
         self.classifier = (
             MODELS.build(classifier) if isinstance(classifier, dict) else
             classifier)
-        self.classifier_scale = classifier_scale
-        self.upsample_temp = upsample_temp
+        self.classifier_scale = check_float(classifier_scale,
+                                            'classifier_scale', 0)
+        self.upsample_temp = check_float(upsample_temp, 'upsample_temp', 0, 1,
+                                         low_open=True)
         self.tokenizer = GlideTokenizer(text_ctx=self.unet.text_ctx)
         self.train_cfg = deepcopy(train_cfg) or {}
         self.test_cfg = deepcopy(test_cfg) or {}
+        # Checked now, not at the first training step or validation hours
+        # later.
+        self._check_train_cfg()
+        self._check_test_cfg()
         if use_fp16 or dtype is not None:
             self.set_precision('float16' if use_fp16 else dtype)
         self.strict_load = strict_load
@@ -147,10 +156,12 @@ class Glide(BaseModel):
     def set_precision(self, dtype: Union[str, torch.dtype]) -> 'Glide':
         """Cast the UNets (not the CLIP guide) to ``dtype``, keeping
         GroupNorm/LayerNorm weights in float32."""
+        names = {torch.float32: 'float32', torch.bfloat16: 'bfloat16',
+                 torch.float16: 'float16'}
+        if dtype not in names and dtype not in names.values():
+            raise ValueError("dtype must be 'float32', 'bfloat16' or "
+                             f"'float16' (or the torch dtype), got {dtype!r}")
         if isinstance(dtype, str):
-            if dtype not in ('float32', 'bfloat16', 'float16'):
-                raise ValueError("dtype must be 'float32', 'bfloat16' or "
-                                 f"'float16', got {dtype!r}")
             dtype = getattr(torch, dtype)
         for net in (self.unet, self.unet_up):
             if net is None:
@@ -304,6 +315,10 @@ class Glide(BaseModel):
               return_low_res: bool = False) -> Dict[str, torch.Tensor]:
         """Generate images from prompts (the MMagic Quick Start call).
 
+        Numbers may be Python numbers, numpy scalars or 0-d tensors. Every
+        argument is checked before anything is sampled; a bad one raises an
+        error naming it and the accepted range.
+
         Args:
             init_image (Tensor, optional): With ``mask``: the image to
                 inpaint, (B or 1, 3, H, W) in [-1, 1] at the base or the
@@ -330,10 +345,10 @@ class Glide(BaseModel):
             latents (Tensor, optional): Base starting noise (B, 3, h, w).
             latents_up (Tensor, optional): Upsampler starting noise, before
                 ``upsample_temp``.
-            seed (int, optional): Seed for all random draws (bit-identical
-                results on CPU).
-            generator (torch.Generator, optional): Random source; overrides
-                ``seed``.
+            seed (int, optional): Seed in [0, 2**64 - 1] for all random draws
+                (bit-identical results on CPU).
+            generator (torch.Generator, optional): Random source on the
+                model's device type; overrides ``seed``.
             upsample_temp (float, optional): Upsampler noise temperature in
                 (0, 1]. Defaults to the model's (0.997).
             negative_prompt (str | list[str], optional): Replaces the empty
@@ -346,12 +361,17 @@ class Glide(BaseModel):
             dict: ``samples`` (B, 3, H, W) float32 in [-1, 1]; with
             ``return_low_res``, ``low_res`` too.
         """
+        if batch_size is not None:
+            batch_size = check_int(batch_size, 'batch_size', 1)
+        guidance_scale = self._check_scale(guidance_scale, 'guidance_scale')
+        guided = guidance_scale != 1.0
+        if batch_size is not None:  # before building a list of prompts
+            self._check_memory(batch_size, guided)
         prompts = self._check_prompts(prompt, batch_size, 'prompt')
         batch = len(prompts)
         uncond = (self._check_prompts(negative_prompt, batch,
                                       'negative_prompt')
                   if negative_prompt is not None else [''] * batch)
-        guidance_scale = self._check_scale(guidance_scale, 'guidance_scale')
         classifier_scale = self._check_scale(
             self.classifier_scale if classifier_scale is None else
             classifier_scale, 'classifier_scale')
@@ -361,7 +381,8 @@ class Glide(BaseModel):
         if labels is not None:
             raise ValueError('labels are not used: CLIP guidance guides '
                              'towards the prompt (pass labels=None)')
-        self._check_steps(num_inference_steps, 'num_inference_steps')
+        num_inference_steps = self._check_steps(num_inference_steps,
+                                                'num_inference_steps')
         if self.unet_up is None:
             for name, value in (('num_inference_steps_up',
                                  num_inference_steps_up),
@@ -370,37 +391,56 @@ class Glide(BaseModel):
                 if value is not None:
                     raise ValueError(f'{name} is set but this model has no '
                                      'upsampler (unet_up)')
-        self._check_steps(num_inference_steps_up, 'num_inference_steps_up')
-        upsample_temp = self.upsample_temp if upsample_temp is None else \
-            upsample_temp
-        if not (isinstance(upsample_temp, (int, float))
-                and 0 < upsample_temp <= 1):
-            raise ValueError(
-                f'upsample_temp must be in (0, 1], got {upsample_temp!r}')
+        num_inference_steps_up = self._check_steps(num_inference_steps_up,
+                                                   'num_inference_steps_up')
+        upsample_temp = check_float(
+            self.upsample_temp if upsample_temp is None else upsample_temp,
+            'upsample_temp', 0, 1, low_open=True)
         base_size = self.unet.image_size
         out_size = (self.unet_up.image_size
                     if self.unet_up is not None else base_size)
         for name, value in (('height', height), ('width', width)):
-            if value is not None and value != out_size:
+            if value is not None and not self._equals(value, out_size):
                 raise ValueError(f'{name} must be {out_size} for this model '
-                                 f'(or None), got {value}')
-        if generator is None and seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool):
-                raise TypeError(f'seed must be an int, got {seed!r}')
-            generator = torch.Generator(self.device).manual_seed(seed)
-
+                                 f'(or None), got {describe(value)}')
         device = self.device
+        generator = self._check_generator(generator, seed, device)
+        self._check_memory(batch, guided)
+
         channels = self.unet.image_channels
+        shape = (batch, channels, base_size, base_size)
         if mask is None and init_image is not None:
-            latents = init_image if latents is None else latents
+            latents = self._init_image_as_latents(init_image, latents, shape)
             init_image = None
-            if latents.shape[0] == 2 * batch:  # MMagic's [cond, uncond] form
-                latents = latents[:batch]
-        x = self._start_noise(latents, 'latents',
-                              (batch, channels, base_size, base_size),
-                              generator, device)
+        latents = self._check_latents(latents, 'latents', shape)
+        if self.unet_up is not None:  # checked now, not after the base stage
+            latents_up = self._check_latents(
+                latents_up, 'latents_up',
+                (batch, self.unet_up.image_channels, out_size, out_size))
         inpaint = self._check_inpaint(init_image, mask, batch, base_size,
                                       out_size)
+        try:
+            return self._sample(prompts, uncond, latents, guidance_scale,
+                                classifier_scale, num_inference_steps,
+                                num_inference_steps_up, latents_up,
+                                upsample_temp, inpaint, generator,
+                                show_progress, return_low_res)
+        except MemoryError as err:  # Python's own has no message
+            raise MemoryError(
+                f'out of memory sampling {batch} images of {out_size}x'
+                f'{out_size} on {device}: use a smaller batch_size') from err
+
+    def _sample(self, prompts, uncond, latents, guidance_scale,
+                classifier_scale, num_inference_steps, num_inference_steps_up,
+                latents_up, upsample_temp, inpaint, generator, show_progress,
+                return_low_res) -> Dict[str, torch.Tensor]:
+        """:meth:`infer` after its checks."""
+        device = self.device
+        base_size = self.unet.image_size
+        guided = guidance_scale != 1.0
+        x = self._start_noise(
+            latents, (len(prompts), self.unet.image_channels, base_size,
+                      base_size), generator, device)
 
         total = self._num_steps(self.diffusion_scheduler, num_inference_steps)
         if self.unet_up is not None:
@@ -412,7 +452,6 @@ class Glide(BaseModel):
             # Stage 1: the base model, classifier-free guided.
             scheduler = self.diffusion_scheduler
             scheduler.set_timesteps(num_inference_steps)
-            guided = guidance_scale != 1.0
             text = self.encode_prompts(self.unet, prompts,
                                        uncond if guided else None)
             cond, paste = self._inpaint_inputs(inpaint, base_size)
@@ -445,9 +484,8 @@ class Glide(BaseModel):
         size = self.unet_up.image_size
         batch = low_res.shape[0]
         x = self._start_noise(
-            latents_up, 'latents_up',
-            (batch, self.unet_up.image_channels, size, size), generator,
-            low_res.device) * upsample_temp
+            latents_up, (batch, self.unet_up.image_channels, size, size),
+            generator, low_res.device) * upsample_temp
         text = self.encode_prompts(self.unet_up, prompts)
         cond, paste = self._inpaint_inputs(inpaint, size)
         if not isinstance(self.unet_up, SuperResInpaintText2ImUNet):
@@ -457,13 +495,64 @@ class Glide(BaseModel):
                             paste, generator, progress=bar, stage='upsample')
 
     # ------------------------------------------------------- validation
+    # train_cfg keys (Glide.loss, train_step, _check_loaded_keys).
+    _TRAIN_CFG_KEYS = ('stage', 'p_uncond', 'vb_weight', 'seed',
+                       'min_snr_gamma', 'init_from_base')
+    # infer's arguments that test_cfg may set (predict passes the prompts).
+    _TEST_CFG_KEYS = ('guidance_scale', 'num_inference_steps',
+                      'num_inference_steps_up', 'classifier_scale', 'seed',
+                      'upsample_temp', 'negative_prompt', 'show_progress')
+
+    def _check_train_cfg(self) -> None:
+        cfg = self.train_cfg
+        unknown = sorted(set(cfg) - set(self._TRAIN_CFG_KEYS))
+        if unknown:
+            raise ValueError(f'unknown train_cfg keys {unknown}; known: '
+                             f'{list(self._TRAIN_CFG_KEYS)}')
+        stage = cfg.get('stage', 'base')
+        if stage not in ('base', 'upsample'):
+            raise ValueError("train_cfg.stage must be 'base' or 'upsample', "
+                             f'got {stage!r}')
+        if stage == 'upsample' and self.unet_up is None:
+            raise ValueError("train_cfg.stage='upsample' needs unet_up")
+        check_float(cfg.get('p_uncond', 0.2), 'train_cfg.p_uncond', 0, 1)
+        check_float(cfg.get('vb_weight', 0.001), 'train_cfg.vb_weight', 0)
+        self._check_seed(cfg.get('seed', 0), 'train_cfg.seed')
+        if cfg.get('min_snr_gamma') is not None:
+            check_float(cfg['min_snr_gamma'], 'train_cfg.min_snr_gamma', 0,
+                        low_open=True)
+
+    def _check_test_cfg(self) -> None:
+        """The sampling settings of validation and test, checked when the
+        model is built."""
+        cfg = self.test_cfg
+        unknown = sorted(set(cfg) - set(self._TEST_CFG_KEYS))
+        if unknown:
+            raise ValueError(f'unknown test_cfg keys {unknown}; known: '
+                             f'{list(self._TEST_CFG_KEYS)} (infer arguments)')
+        for key in ('guidance_scale', 'classifier_scale'):
+            if key in cfg:
+                self._check_scale(cfg[key], f'test_cfg.{key}')
+        if cfg.get('classifier_scale', 0) and self.classifier is None:
+            raise ValueError('test_cfg.classifier_scale > 0 needs a '
+                             '`classifier` (CLIP guidance)')
+        for key in ('num_inference_steps', 'num_inference_steps_up'):
+            self._check_steps(cfg.get(key), f'test_cfg.{key}')
+        if cfg.get('seed') is not None:
+            self._check_seed(cfg['seed'], 'test_cfg.seed')
+        if self.unet_up is None:
+            for key in ('num_inference_steps_up', 'upsample_temp'):
+                if cfg.get(key) is not None:
+                    raise ValueError(f'test_cfg.{key} is set but this model '
+                                     'has no upsampler (unet_up)')
+        if cfg.get('upsample_temp') is not None:
+            check_float(cfg['upsample_temp'], 'test_cfg.upsample_temp', 0, 1,
+                        low_open=True)
+
     @staticmethod
     def _check_prompts(prompt, batch_size, name) -> List[str]:
-        if batch_size is not None and (isinstance(batch_size, bool)
-                                       or not isinstance(batch_size, int)
-                                       or batch_size <= 0):
-            raise ValueError(
-                f'batch_size must be a positive int, got {batch_size!r}')
+        if batch_size is not None:
+            batch_size = check_int(batch_size, 'batch_size', 1)
         if prompt is None:
             raise ValueError(f'{name} is required: a str or a list of str '
                              '("" samples unconditionally)')
@@ -471,7 +560,7 @@ class Glide(BaseModel):
             return [prompt] * (batch_size or 1)
         if not isinstance(prompt, (list, tuple)) or not prompt:
             raise TypeError(f'{name} must be a str or a non-empty list of '
-                            f'str, got {prompt!r}')
+                            f'str, got {describe(prompt)}')
         for p in prompt:
             if not isinstance(p, str):
                 raise TypeError(f'{name} must contain only str, got '
@@ -487,23 +576,75 @@ class Glide(BaseModel):
 
     @staticmethod
     def _check_scale(value, name) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
-            raise ValueError(f'{name} must be a finite number >= 0, got '
-                             f'{value!r}')
-        return float(value)
+        return check_float(value, name, 0)
 
     @staticmethod
-    def _check_steps(value, name) -> None:
+    def _check_steps(value, name) -> Optional[Union[int, str]]:
+        """None, an int in [1, 1000] or a respacing string (checked)."""
         if value is None:
-            return
+            return None
+        expected = (f"{name} must be an int in [1, 1000] or a respacing "
+                    "string ('100', 'fast27', 'ddim50', '10,10,3,2,2')")
         if isinstance(value, str):
-            space_timesteps(1000, value)  # raises a clear ValueError
-            return
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not 1 <= value <= 1000:
-            raise ValueError(f'{name} must be an int in [1, 1000] or a '
-                             f"respacing string like 'fast27', got {value!r}")
+            try:
+                space_timesteps(1000, value)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f'{expected}, got {value!r}: {err}') from None
+            return value
+        try:
+            return check_int(value, name, 1, 1000)
+        except ValueError:
+            raise ValueError(f'{expected}, got {describe(value)}') from None
+
+    @staticmethod
+    def _check_seed(seed, name='seed') -> int:
+        if isinstance(seed, (str, bytes)) or seed is None:
+            raise TypeError(f'{name} must be an int in [0, 2**64 - 1], got '
+                            f'{describe(seed)}')
+        return check_int(seed, name, 0, 2**64 - 1, high_text='2**64 - 1')
+
+    def _check_generator(self, generator, seed, device):
+        """The generator to sample with: ``generator``, or one seeded with
+        ``seed``, or None (torch's global one)."""
+        if generator is None:
+            if seed is None:
+                return None
+            seed = self._check_seed(seed)
+            return torch.Generator(device).manual_seed(seed)
+        if not isinstance(generator, torch.Generator):
+            raise TypeError('generator must be a torch.Generator (or None: '
+                            f'use seed), got {describe(generator)}')
+        if generator.device.type != device.type:
+            raise ValueError(f'generator is on {generator.device} but the '
+                             f'model on {device}: make it with '
+                             f"torch.Generator('{device.type}')")
+        return generator
+
+    @staticmethod
+    def _equals(value, target: int) -> bool:
+        try:
+            return check_int(value, 'value', 1) == target
+        except ValueError:
+            return False
+
+    def _check_memory(self, batch: int, guided: bool) -> None:
+        """Refuse a batch whose samples and text features alone outgrow the
+        device's memory, before anything is allocated."""
+        per_sample = 0
+        for i, net in enumerate((self.unet, self.unet_up)):
+            if net is None:
+                continue
+            rows = 2 if guided and i == 0 else 1  # [cond, uncond]
+            per_sample += 4 * rows * (net.image_channels * net.image_size**2
+                                      + net.text_ctx * net.xf_width)
+        total = _device_memory(self.device)
+        need = batch * per_sample
+        if total is not None and need > total:
+            raise MemoryError(
+                f'batch_size={batch} needs at least {need / 2**30:,.1f} GiB '
+                'for its samples and text features alone, more than the '
+                f'{total / 2**30:,.1f} GiB of {self.device}: sample in '
+                'smaller batches')
 
     @staticmethod
     def _num_steps(scheduler, steps) -> int:
@@ -512,15 +653,50 @@ class Glide(BaseModel):
             scheduler.default_respacing if steps is None else steps))
 
     @staticmethod
-    def _start_noise(latents, name, shape, generator, device):
+    def _check_latents(latents, name, shape) -> Optional[torch.Tensor]:
+        """None or a finite tensor of ``shape``."""
         if latents is None:
-            return torch.randn(shape, generator=generator, device=device)
-        if not torch.is_tensor(latents) or tuple(latents.shape) != shape:
-            got = tuple(latents.shape) if torch.is_tensor(latents) else latents
-            raise ValueError(f'{name} must be a tensor of shape {shape}, '
-                             f'got {got}')
+            return None
+        if not torch.is_tensor(latents):
+            hint = (' (torch.from_numpy converts an array)'
+                    if hasattr(latents, '__array__') else '')
+            raise TypeError(f'{name} must be a torch.Tensor of shape {shape}'
+                            f', got {describe(latents)}{hint}')
+        if tuple(latents.shape) != shape:
+            raise ValueError(f'{name} must be a tensor of shape {shape}, got '
+                             f'shape {tuple(latents.shape)}')
+        if latents.device.type == 'meta':
+            raise ValueError(f'{name} is on the meta device: it has no data')
+        if not latents.is_floating_point():
+            raise TypeError(f'{name} must be floating-point noise, got '
+                            f'{latents.dtype}')
         if not torch.isfinite(latents).all():
             raise ValueError(f'{name} contains NaN/Inf')
+        return latents
+
+    @staticmethod
+    def _init_image_as_latents(init_image, latents, shape):
+        """MMagic's meaning of ``init_image`` without ``mask``: the starting
+        noise, (B, C, H, W) or MMagic's [cond, uncond] (2B, C, H, W)."""
+        if latents is not None:
+            return latents
+        batch = shape[0]
+        if torch.is_tensor(init_image) and init_image.dim() == 4 and \
+                init_image.shape[0] == 2 * batch:
+            init_image = init_image[:batch]
+        if not torch.is_tensor(init_image) or \
+                tuple(init_image.shape) != shape:
+            raise ValueError(
+                'init_image without mask is the starting noise (as '
+                f'latents) and must be a tensor of shape {shape}, got '
+                f'{describe(init_image)}; to inpaint an image, pass mask too '
+                '(inpainting configs)')
+        return init_image
+
+    @staticmethod
+    def _start_noise(latents, shape, generator, device):
+        if latents is None:
+            return torch.randn(shape, generator=generator, device=device)
         return latents.to(device=device, dtype=torch.float32)
 
     def _check_inpaint(self, image, mask, batch, base_size, out_size):
@@ -536,10 +712,13 @@ class Glide(BaseModel):
                     or t.shape[0] not in (1, batch) \
                     or t.shape[2] != t.shape[3] \
                     or t.shape[2] not in (base_size, out_size):
-                got = tuple(t.shape) if torch.is_tensor(t) else type(t)
                 raise ValueError(
                     f'{name} must be (B or 1, {c}, H, H) with B={batch} and '
-                    f'H in {sorted({base_size, out_size})}, got {got}')
+                    f'H in {sorted({base_size, out_size})}, got '
+                    f'{describe(t)}')
+            if t.device.type == 'meta':
+                raise ValueError(f'{name} is on the meta device: it has no '
+                                 'data')
             if not torch.isfinite(t).all():
                 raise ValueError(f'{name} contains NaN/Inf')
         if image.min() < -1 or image.max() > 1:
@@ -642,7 +821,14 @@ class Glide(BaseModel):
 
         ``train_cfg``: ``stage`` (``'base'`` or ``'upsample'``), ``p_uncond``
         (caption dropout for classifier-free guidance, 0.2), ``vb_weight``
-        (0.001), ``seed``. Inpainting networks get random rectangle masks.
+        (0.001), ``seed``, and ``min_snr_gamma`` (None: the paper's
+        objective). Inpainting networks get random rectangle masks.
+
+        ``min_snr_gamma`` = g weights each sample's eps MSE by
+        ``min(SNR(t), g) / SNR(t)`` (Min-SNR-g, Hang et al., 2023): the
+        low-noise steps, whose large eps errors otherwise dominate the
+        gradient but hardly depend on the caption, count less, which makes a
+        small model learn its captions in far fewer iterations.
         """
         cfg = self.train_cfg
         stage = cfg.get('stage', 'base')
@@ -680,6 +866,9 @@ class Glide(BaseModel):
         c = x_start.shape[1]
         eps = out[:, :c]
         mse = ((noise - eps)**2).mean(dim=(1, 2, 3))
+        gamma = cfg.get('min_snr_gamma')
+        if gamma is not None:
+            mse = mse * min_snr_weight(process, t, float(gamma))
         frozen = torch.cat([eps.detach(), out[:, c:]], dim=1)
         vb = vb_terms_bpd(process, frozen, x_start, x_t, t)
         weight = float(cfg.get('vb_weight', 0.001)) * process.num_timesteps
@@ -720,6 +909,38 @@ class Glide(BaseModel):
 
     def test_step(self, data) -> list:
         return self.val_step(data)
+
+
+def _device_memory(device: torch.device) -> Optional[int]:
+    """Bytes of memory of ``device`` (None when unknown)."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == 'cpu':
+        try:
+            return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def min_snr_weight(process, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weight of the eps loss, ``min(SNR, gamma) / SNR``, with
+    ``SNR(t) = abar_t / (1 - abar_t)``.
+
+    Args:
+        process: The training process (its ``alphas_cumprod``).
+        t (Tensor): Timesteps, (B,).
+        gamma (float): The SNR cap, > 0 (5 in the paper).
+
+    Returns:
+        Tensor: (B,) weights in (0, 1].
+    """
+    if not gamma > 0:
+        raise ValueError(f'train_cfg.min_snr_gamma must be > 0, got {gamma}')
+    abar = torch.as_tensor(process.alphas_cumprod, dtype=torch.float64,
+                           device=t.device)[t]
+    snr = abar / (1 - abar)
+    return (snr.clamp(max=gamma) / snr).float()
 
 
 def random_rectangle_masks(batch: int, size: int, device) -> torch.Tensor:

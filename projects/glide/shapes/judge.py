@@ -169,9 +169,16 @@ def judge_image(image, size: Optional[int] = None) -> Dict:
 
     # Soft coverage: 0 at the background colour, 1 at the foreground's.
     direction = rgb - background_rgb
-    alpha = (pixels - background_rgb) @ direction / (direction @ direction)
-    alpha = np.where(_dilate(core, max(2, h // 24)),
-                     np.clip(alpha, -0.5, 1.5), 0)
+    norm2 = float(direction @ direction)
+    if norm2 < 1e-6:
+        # The foreground's median colour is the background's (pixels far
+        # from it on both sides): no direction to project on, so the
+        # coverage is the component itself.
+        alpha = core.astype(np.float64)
+    else:
+        alpha = (pixels - background_rgb) @ direction / norm2
+        alpha = np.where(_dilate(core, max(2, h // 24)),
+                         np.clip(alpha, -0.5, 1.5), 0)
     area = alpha.sum() / (h * w)
     coord = (np.arange(h) + 0.5) / h
     cx = (alpha.sum(axis=0) @ coord) / alpha.sum()
@@ -255,8 +262,8 @@ def diversity(images) -> float:
     if len(images) < 2:
         return 0.0
     x = np.stack(images).reshape(len(images), -1).astype(np.float64) / 255
-    sq = (x**2).sum(axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0) / x.shape[1]
+    # Differences, not the Gram-matrix identity: identical images give
+    # exactly 0 on every machine, whatever the summation order.
     i, j = np.triu_indices(len(images), k=1)
-    return float(np.sqrt(d2[i, j]).mean())
+    return float(np.sqrt(((x[i] - x[j])**2).mean(axis=1)).mean())
 
