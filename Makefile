@@ -1,7 +1,6 @@
 # The two commands of the README, plus the set-up they both run first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROMPT ?= an oil painting of a corgi
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test
@@ -9,14 +8,20 @@ PYTEST_ARGS ?=
 setup:
 	@bash tools/setup_env.sh
 
-# The main job: generate images for a prompt and write a PNG grid. No GLIDE
-# weights can be downloaded here and no trained demo model ships yet, so this
-# samples the tiny cascade config with random weights (noise-like images);
-# pass CONFIG=... CHECKPOINT=... for real weights.
-CONFIG ?= projects/glide/configs/glide_tiny_16-32.py
-CHECKPOINT ?=
+# The main job: the shipped demo model (a small GLIDE trained here on the
+# procedural shapes dataset, checkpoints/glide_shapes-32.safetensors) draws
+# 4 samples for each prompt into one PNG grid, enlarged 4x. Any prompt works
+# (GLIDE's tokenizer), but the model only knows shapes captions:
+#   make demo PROMPTS='"a small green circle at the top left on a gray background"'
+# CONFIG=... CHECKPOINT=... samples another model.
+PROMPTS ?= "a large red circle in the top left corner, black background" \
+	"a small blue square in the bottom right corner, white background" \
+	"a large yellow triangle in the top right corner, gray background" \
+	"a small green square in the bottom left corner, black background"
+CONFIG ?= projects/glide/configs/glide_shapes-32.py
+CHECKPOINT ?= checkpoints/glide_shapes-32.safetensors
 demo: setup
-	$(PY) tools/glide_sample.py "$(PROMPT)" --batch-size 4 --seed 0 \
+	$(PY) tools/glide_sample.py $(PROMPTS) --batch-size 4 --seed 0 --zoom 4 \
 	    --config $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
 	    --out outputs/demo.png
 

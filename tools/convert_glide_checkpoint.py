@@ -41,8 +41,9 @@ from mmengine import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from projects.glide.models.checkpoint import (  # noqa: E402
-    check_state_dict, expected_shapes, mmagic_to_openai, openai_kind,
-    openai_to_mmagic, read_state_dict, save_state_dict)
+    StateDictMismatch, check_state_dict, expected_shapes,
+    is_openai_state_dict, mmagic_to_openai, openai_kind, openai_to_mmagic,
+    read_state_dict, save_state_dict)
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), '..', 'projects', 'glide',
                           'configs')
@@ -135,11 +136,17 @@ def to_openai(args):
              'clip_image_enc': 'classifier.image_encoder.'}
     unknown = [k for k in state if not k.startswith(tuple(parts.values()))]
     if unknown:
-        raise KeyError(f'{args.to_openai} holds keys outside '
-                       f'{", ".join(p + "*" for p in parts.values())}, which '
-                       f'no OpenAI file takes: {unknown[:10]}'
-                       + (f' ... and {len(unknown) - 10} more'
-                          if len(unknown) > 10 else ''))
+        if is_openai_state_dict(unknown):
+            raise StateDictMismatch(
+                f'{args.to_openai} is already an OpenAI-format checkpoint '
+                '(input_blocks.*, ...): --to-openai converts ours; convert '
+                'this one with --base (and --upsample)')
+        raise StateDictMismatch(
+            f'{args.to_openai} holds keys outside '
+            f'{", ".join(p + "*" for p in parts.values())}, which no OpenAI '
+            f'file takes: {", ".join(unknown[:10])}'
+            + (f' ... and {len(unknown) - 10} more' if len(unknown) > 10
+               else ''))
     firsts = [state.get(f'{p}in_blocks.0.0.weight') for p in parts.values()]
     inpaint = any(w is not None and w.dim() == 4 and w.shape[1] in (7, 10)
                   for w in firsts)  # base 7, upsampler 10 input channels

@@ -19,6 +19,10 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/eval_shapes.py')
+
 CONFIG = 'projects/glide/configs/glide_shapes-32.py'
 KEYS = ('colour', 'shape', 'size', 'position', 'background', 'all')
 SAMPLERS = [
@@ -65,8 +69,13 @@ def score(samples, rows, per_prompt):
     acc = caption_accuracy(samples, rows)
     divs = [diversity(samples[i:i + per_prompt])
             for i in range(0, len(rows), per_prompt)]
-    acc['diversity'] = sum(divs) / len(divs)
+    acc['diversity'] = sum(divs) / len(divs) if per_prompt > 1 else None
     return acc
+
+
+def _diversity(acc):
+    """The diversity cell: '-' with one sample per prompt."""
+    return '-' if acc['diversity'] is None else f'{acc["diversity"]:.3f}'
 
 
 def table(header, rows):
@@ -86,7 +95,7 @@ def guidance_table(args, model):
         per_sample = (time.time() - start) / len(captions)
         acc = score(samples, captions, args.per_prompt)
         rows.append([g] + [f'{acc[k]:.2f}' for k in KEYS] +
-                    [f'{acc["diversity"]:.3f}', f'{per_sample:.3f}'])
+                    [_diversity(acc), f'{per_sample:.3f}'])
         print(rows[-1], flush=True)
     sampler = type(model.diffusion_scheduler).__name__
     title = (f'Classifier-free guidance on the shapes model: {sampler}, '
@@ -108,7 +117,7 @@ def sampler_table(args):
         per_sample = (time.time() - start) / len(captions)
         acc = score(samples, captions, args.per_prompt)
         rows.append([f'{name} {steps}'] + [f'{acc[k]:.2f}' for k in KEYS] +
-                    [f'{acc["diversity"]:.3f}', f'{per_sample:.3f}'])
+                    [_diversity(acc), f'{per_sample:.3f}'])
         print(rows[-1], flush=True)
     title = (f'Samplers on the shapes model (guidance {args.guidance}, '
              f'{len(prompts)} held-out prompts x {args.per_prompt} samples; '
@@ -141,7 +150,9 @@ def precision_table(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=CONFIG)
     p.add_argument('--checkpoint', required=True,
                    help='a checkpoint trained with glide_shapes-32.py')

@@ -93,6 +93,9 @@ def parse_args(argv=None):
                    help='output image (.png keeps the settings as metadata)')
     p.add_argument('--batch-size', type=_int_in(1), default=1,
                    help='samples per prompt')
+    p.add_argument('--zoom', type=_int_in(1, 16), default=1,
+                   help='enlarge the grid by this integer factor, pixels '
+                   'repeated (e.g. 4 for a 32 px model; default: 1)')
     p.add_argument('--seed', type=_int_in(0, 2**64 - 1), default=0)
     p.add_argument('--steps', default=None,
                    help="base steps (int) or respacing ('100', 'ddim50')")
@@ -292,6 +295,9 @@ def main(argv=None):
     grid = make_grid((samples + 1) / 2, nrow=args.batch_size, padding=2)
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
     image = Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    if args.zoom > 1:
+        image = image.resize((image.width * args.zoom,
+                              image.height * args.zoom), Image.NEAREST)
 
     def stage(scheduler, spec):
         """The sampler and the steps a stage used."""
@@ -316,7 +322,7 @@ def main(argv=None):
         init_image=args.init_image, mask=args.mask, config=args.config,
         checkpoint=args.checkpoint or 'none (random weights)',
         dtype=str(next(model.unet.parameters()).dtype).replace('torch.', ''),
-        device=args.device, threads=torch.get_num_threads(),
+        device=args.device, threads=torch.get_num_threads(), zoom=args.zoom,
         seconds=round(sample_s, 2))
     if keeps_settings:
         info = PngImagePlugin.PngInfo()

@@ -15,9 +15,15 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
 
+from projects.glide.runtime import require_environment  # noqa: E402
+
+require_environment('tools/publish_checkpoint.py')
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('checkpoint')
     p.add_argument('out', help='.safetensors or .pth')
     p.add_argument('--dtype', default='float16',

@@ -8,7 +8,8 @@ from mmagic.apis import init_model
 from mmagic.structures import DataSample
 from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
                                              normal_kl, vb_terms_bpd)
-from projects.glide.models.glide import min_snr_weight, random_rectangle_masks
+from projects.glide.models.glide import (low_frequency_noise, min_snr_weight,
+                                         random_rectangle_masks)
 from tests.conftest import CONFIGS
 from tests.models.test_glide import randomize
 
@@ -17,6 +18,12 @@ TINY = str(CONFIGS / 'glide_tiny_16-32.py')
 
 def samples(*prompts):
     return [DataSample(prompt=p) for p in prompts]
+
+
+def at_iteration(i):
+    """Set the runner's iteration, from which a step's draws are seeded."""
+    from mmengine import MessageHub
+    MessageHub.get_current_instance().update_info('iter', i)
 
 
 @pytest.fixture
@@ -109,6 +116,65 @@ def test_min_snr_loss_weighting_is_opt_in(model):
     assert weighted['loss_mse'] < plain['loss_mse']
 
 
+def test_step_draws_come_from_the_iteration_not_the_global_rng(model):
+    """forward(mode='loss') (what a DDP-wrapped model runs too) seeds its
+    draws from (train_cfg.seed, iteration, rank), so a resumed run repeats
+    them; the global random state is left as it was."""
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    prompts = samples('a', 'b', 'c', 'd')
+    at_iteration(7)
+    torch.manual_seed(1)
+    first = model(x, prompts, mode='loss')['loss_mse']
+    after = torch.rand(1)
+    torch.manual_seed(2)
+    again = model(x, prompts, mode='loss')['loss_mse']
+    at_iteration(8)
+    other = model(x, prompts, mode='loss')['loss_mse']
+    at_iteration(0)
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(1), after)  # global state untouched
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_low_frequency_noise():
+    """Unit variance; per-image means and quadrant means as noisy as the
+    strength says (white noise: 1/32 and 1/16 at 32 px); 0 is white."""
+    torch.manual_seed(0)
+    white = torch.randn(256, 3, 32, 32)
+    torch.manual_seed(0)
+    assert torch.equal(low_frequency_noise((256, 3, 32, 32), 'cpu', 0.0),
+                       white)
+    noise = low_frequency_noise((256, 3, 32, 32), 'cpu', 0.3)
+    norm = math.sqrt(1 + 5 * 0.3**2)  # levels 1, 2, 4, 8, 16
+    assert noise.std().item() == pytest.approx(1.0, abs=0.02)
+    # A level of g x g blocks adds s^2 / (blocks averaged) to a mean's
+    # variance: the image averages 1, 4, 16, 64, 256 blocks of the levels.
+    image_means = noise.mean(dim=(2, 3)).std().item()
+    expected = math.sqrt(1 / 1024 + 0.3**2 * sum(4.0**-k for k in range(5)))
+    assert image_means == pytest.approx(expected / norm, rel=0.1)
+    assert white.mean(dim=(2, 3)).std().item() < 0.05
+    quadrant = noise[..., :16, :16].mean(dim=(2, 3)).std().item()
+    expected = math.sqrt(1 / 256 + 0.3**2 * (1 + sum(4.0**-k
+                                                     for k in range(4))))
+    assert quadrant == pytest.approx(expected / norm, rel=0.1)
+
+
+def test_low_freq_noise_option(model):
+    """Off by default; the training loss uses it; out of range is an
+    error naming it."""
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    prompts = samples('a', 'b', 'c', 'd')
+    model.train_cfg = dict(stage='base', p_uncond=0.0)
+    plain = model(x, prompts, mode='loss')['loss_mse']
+    model.train_cfg = dict(stage='base', p_uncond=0.0, low_freq_noise=0.3)
+    model._check_train_cfg()
+    assert not torch.equal(model(x, prompts, mode='loss')['loss_mse'], plain)
+    model.train_cfg = dict(low_freq_noise=-0.1)
+    with pytest.raises(ValueError, match='low_freq_noise'):
+        model._check_train_cfg()
+
+
 def test_caption_dropout_empties_prompts(model, monkeypatch):
     seen = []
     original = model.tokenizer.__call__
@@ -119,9 +185,10 @@ def test_caption_dropout_empties_prompts(model, monkeypatch):
 
     monkeypatch.setattr(model, 'tokenizer', spy)
     model.train_cfg = dict(p_uncond=0.5)
-    torch.manual_seed(0)
-    for _ in range(10):
+    for i in range(10):
+        at_iteration(i)
         model(torch.zeros(4, 3, 16, 16), samples(*['x'] * 4), mode='loss')
+    at_iteration(0)
     dropped = seen.count('') / len(seen)
     assert 0.3 < dropped < 0.7
     seen.clear()

@@ -155,3 +155,10 @@ def test_bad_out_name_fails_before_reading(tmp_path):
     with pytest.raises(SystemExit):
         convert(['--base', str(tmp_path / 'never_read.pt'), '--out',
                  str(tmp_path / 'noext')])
+
+
+def test_to_openai_on_an_openai_file_says_so(tmp_path):
+    base_path, _, _ = openai_file('base', tmp_path)
+    with pytest.raises(KeyError, match='already an OpenAI-format checkpoint'):
+        convert(['--to-openai', base_path, '--out-dir', str(tmp_path / 'b'),
+                 '--config', TINY])

@@ -38,9 +38,12 @@ def test_writes_png_grid_with_settings(tmp_path, capsys):
     out = tmp_path / 'grid.png'
     main(['a red cube', 'a blue ball', '--config', TINY, '--out', str(out),
           '--batch-size', '2', '--steps', '4', '--sampler', 'ddim', '--seed',
-          '5', '--negative-prompt', 'blurry', '--no-progress'])
+          '5', '--negative-prompt', 'blurry', '--zoom', '2', '--no-progress'])
     image = Image.open(out)
-    assert image.size == (2 * 32 + 3 * 2, 2 * 32 + 3 * 2)  # 2x2 grid
+    side = 2 * (2 * 32 + 3 * 2)  # a 2x2 grid with 2 px padding, zoomed 2x
+    assert image.size == (side, side)
+    pixels = np.asarray(image.convert('RGB'))
+    assert (pixels[0::2, 0::2] == pixels[1::2, 1::2]).all()  # repeated
     settings = json.loads(image.text['glide'])
     assert settings['prompts'] == ['a red cube', 'a blue ball']
     assert settings['seed'] == 5 and settings['sampler'] == 'GlideDDIMScheduler'
@@ -52,6 +55,7 @@ def test_writes_png_grid_with_settings(tmp_path, capsys):
         'blurry'
     assert settings['checkpoint'] == 'none (random weights)'
     assert settings['dtype'] == 'float32' and settings['threads'] >= 1
+    assert settings['zoom'] == 2
     assert 'RANDOM weights' in capsys.readouterr().err
 
 

@@ -161,18 +161,17 @@ def test_dist_scripts_refuse_a_python_without_the_stack(tmp_path, script):
 
 
 @pytest.mark.parametrize('tool', ['train.py', 'test.py', 'glide_sample.py',
-                                  'convert_glide_checkpoint.py'])
+                                  'convert_glide_checkpoint.py',
+                                  'benchmark.py', 'eval_shapes.py',
+                                  'publish_checkpoint.py'])
 def test_tools_run_by_a_python_without_the_stack_say_so(tool):
-    """The system python (no torch): a clear message, not a traceback."""
-    python = '/usr/bin/python3'
-    if not os.path.exists(python) or subprocess.run(
-            [python, '-c', 'import torch'], capture_output=True).returncode \
-            == 0:
-        pytest.skip('needs a python without torch')
-    done = subprocess.run([python, str(ROOT / 'tools' / tool), '--help'],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    assert f"tools/{tool}: this Python ({python}) lacks torch" in \
+    """A Python without the packages (this one with ``-S``: no
+    site-packages) gets a clear message, not a traceback."""
+    done = subprocess.run([sys.executable, '-S', str(ROOT / 'tools' / tool),
+                           '--help'], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert f'tools/{tool}: this Python ({sys.executable}) lacks torch' in \
         done.stderr
     assert '.venv/bin/python' in done.stderr
 

@@ -1,4 +1,5 @@
 """The reference's ancestral sampler (``p_sample``) with learned variance."""
+import torch
 from mmagic.registry import DIFFUSION_SCHEDULERS
 
 from .diffusion import GlideBaseScheduler
@@ -19,8 +20,10 @@ class GlideAncestralScheduler(GlideBaseScheduler):
         index = self.diffusion.index_of(timestep)
         out = self._mean_variance(model_output, index, sample, denoised_fn)
         mean, log_var = out['mean'], out['log_variance']
-        if guidance_grad is not None:
-            mean = mean.float() + log_var.exp() * guidance_grad.float()
+        if guidance_grad is not None:  # in float32 at least
+            dtype = torch.promote_types(mean.dtype, torch.float32)
+            mean = (mean.to(dtype) +
+                    log_var.exp().to(dtype) * guidance_grad.to(dtype))
         if index == 0:
             prev = mean
         else:

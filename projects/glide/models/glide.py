@@ -1,7 +1,8 @@
 """The GLIDE model: prompts to images with classifier-free guidance, the
 64->256 cascade and inpainting, as an mmengine ``BaseModel``."""
+import math
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from copy import deepcopy
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -497,7 +498,7 @@ class Glide(BaseModel):
     # ------------------------------------------------------- validation
     # train_cfg keys (Glide.loss, train_step, _check_loaded_keys).
     _TRAIN_CFG_KEYS = ('stage', 'p_uncond', 'vb_weight', 'seed',
-                       'min_snr_gamma', 'init_from_base')
+                       'min_snr_gamma', 'low_freq_noise', 'init_from_base')
     # infer's arguments that test_cfg may set (predict passes the prompts).
     _TEST_CFG_KEYS = ('guidance_scale', 'num_inference_steps',
                       'num_inference_steps_up', 'classifier_scale', 'seed',
@@ -521,6 +522,8 @@ class Glide(BaseModel):
         if cfg.get('min_snr_gamma') is not None:
             check_float(cfg['min_snr_gamma'], 'train_cfg.min_snr_gamma', 0,
                         low_open=True)
+        check_float(cfg.get('low_freq_noise', 0.0), 'train_cfg.low_freq_noise',
+                    0, 1)
 
     def _check_test_cfg(self) -> None:
         """The sampling settings of validation and test, checked when the
@@ -766,7 +769,8 @@ class Glide(BaseModel):
                 ``'tensor'`` (the samples as a tensor).
         """
         if mode == 'loss':
-            return self.loss(inputs, data_samples)
+            with self._step_random_state():
+                return self.loss(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
@@ -799,11 +803,14 @@ class Glide(BaseModel):
         return prompts
 
     # ----------------------------------------------------------- training
-    def train_step(self, data, optim_wrapper):
-        """One optimisation step. The step's random draws (timesteps, noise,
-        caption dropout, masks, dropout layers) come from a seed derived from
+    @contextmanager
+    def _step_random_state(self):
+        """Draw a training step's randomness (timesteps, noise, caption
+        dropout, masks, dropout layers) from a seed derived from
         ``train_cfg.seed``, the iteration and the rank, so that a resumed run
-        continues exactly as an uninterrupted one."""
+        continues exactly as an uninterrupted one. Entered by ``forward``
+        with ``mode='loss'``, which both a plain and a DDP-wrapped model
+        run."""
         from mmengine import MessageHub
         from mmengine.dist import get_rank
         it = MessageHub.get_current_instance().get_info('iter', 0)
@@ -812,7 +819,7 @@ class Glide(BaseModel):
         devices = [self.device] if self.device.type == 'cuda' else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return super().train_step(data, optim_wrapper)
+            yield
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
         """GLIDE's objective: eps MSE plus the variational bound term of the
@@ -821,14 +828,23 @@ class Glide(BaseModel):
 
         ``train_cfg``: ``stage`` (``'base'`` or ``'upsample'``), ``p_uncond``
         (caption dropout for classifier-free guidance, 0.2), ``vb_weight``
-        (0.001), ``seed``, and ``min_snr_gamma`` (None: the paper's
-        objective). Inpainting networks get random rectangle masks.
+        (0.001), ``seed``, ``min_snr_gamma`` (None: the paper's
+        objective) and ``low_freq_noise`` (0: the paper's white noise).
+        Inpainting networks get random rectangle masks.
 
         ``min_snr_gamma`` = g weights each sample's eps MSE by
         ``min(SNR(t), g) / SNR(t)`` (Min-SNR-g, Hang et al., 2023): the
         low-noise steps, whose large eps errors otherwise dominate the
         gradient but hardly depend on the caption, count less, which makes a
         small model learn its captions in far fewer iterations.
+
+        ``low_freq_noise`` = s draws the training noise from
+        :func:`low_frequency_noise`: white noise plus s x noise constant over
+        each 1x1, 2x2, 4x4 ... grid of blocks. A small image's mean colour and
+        the place of its shape are otherwise readable from x_t almost up to
+        t = T (averaged over many pixels, white noise vanishes), so the model
+        learns them from x_t instead of from the caption, and at sampling
+        reads them from the chance means of the initial noise.
         """
         cfg = self.train_cfg
         stage = cfg.get('stage', 'base')
@@ -859,7 +875,8 @@ class Glide(BaseModel):
             mask = random_rectangle_masks(batch, unet.image_size, device)
             cond.update(inpaint_image=x_start, inpaint_mask=mask)
         t = torch.randint(0, process.num_timesteps, (batch, ), device=device)
-        noise = torch.randn_like(x_start)
+        noise = low_frequency_noise(x_start.shape, device,
+                                    float(cfg.get('low_freq_noise', 0.0)))
         x_t = process.q_sample(x_start, t, noise)
         tokens, mask = self.tokenizer(prompts, device=device)
         out = unet(x_t, t, tokens=tokens, mask=mask, **cond).float()
@@ -941,6 +958,36 @@ def min_snr_weight(process, t: torch.Tensor, gamma: float) -> torch.Tensor:
                            device=t.device)[t]
     snr = abar / (1 - abar)
     return (snr.clamp(max=gamma) / snr).float()
+
+
+def low_frequency_noise(shape, device, strength: float) -> torch.Tensor:
+    """Training noise with extra low frequencies, of unit variance.
+
+    White noise plus ``strength`` x standard normal noise constant over the
+    blocks of each grid of 1x1, 2x2, 4x4 ... (side/2)x(side/2) blocks (the
+    "pyramid" or multi-resolution noise of Whitaker, 2023, with equal
+    weights), the sum divided by ``sqrt(1 + levels * strength**2)``.
+
+    Args:
+        shape (tuple): (B, C, H, W) with H == W.
+        device: Where to draw.
+        strength (float): Standard deviation of each coarse level, >= 0;
+            0 gives plain white noise.
+
+    Returns:
+        Tensor: noise of ``shape``.
+    """
+    noise = torch.randn(shape, device=device)
+    if strength <= 0:
+        return noise
+    batch, channels, side = shape[0], shape[1], shape[-1]
+    levels, grid = 0, 1
+    while grid < side:
+        coarse = torch.randn(batch, channels, grid, grid, device=device)
+        noise = noise + strength * nn.functional.interpolate(
+            coarse, size=tuple(shape[-2:]), mode='nearest')
+        levels, grid = levels + 1, grid * 2
+    return noise / math.sqrt(1 + levels * strength**2)
 
 
 def random_rectangle_masks(batch: int, size: int, device) -> torch.Tensor:
