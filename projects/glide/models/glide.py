@@ -496,7 +496,7 @@ class Glide(BaseModel):
                             paste, generator, progress=bar, stage='upsample')
 
     # ------------------------------------------------------- validation
-    # train_cfg keys (Glide.loss, train_step, _check_loaded_keys).
+    # train_cfg keys (Glide.loss, _step_random_state, _check_loaded_keys).
     _TRAIN_CFG_KEYS = ('stage', 'p_uncond', 'vb_weight', 'seed',
                        'min_snr_gamma', 'low_freq_noise', 'init_from_base')
     # infer's arguments that test_cfg may set (predict passes the prompts).
