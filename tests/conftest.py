@@ -16,6 +16,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / 'tests' / 'data'
 CONFIGS = ROOT / 'projects' / 'glide' / 'configs'
+#: The tiny test-only configs (the shapes of the golden reference models).
+TEST_CONFIGS = ROOT / 'tests' / 'configs'
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

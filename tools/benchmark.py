@@ -135,7 +135,7 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
     """A closure running one sampling step, as ``Glide.denoise`` does."""
     import torch
     from projects.glide.models import GlideTokenizer
-    from projects.glide.models.text2im_unet import GlideAttentionBlock
+    from projects.glide.models.glide import classifier_free_guidance
     size = net.image_size
     guided = stage == 'base'
     tok = GlideTokenizer()
@@ -150,7 +150,7 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
     text = net.encode_text(tokens, mask) if optimised else None
 
     def step():
-        GlideAttentionBlock.use_sdpa = optimised
+        net.set_sdpa(optimised)
         xin = torch.cat([x, x]) if guided else x
         kw = {k: torch.cat([v, v]) if guided else v for k, v in cond.items()}
         if optimised:
@@ -158,9 +158,7 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
         else:
             out = net(xin, t, tokens=tokens, mask=mask, **kw)
         if guided:
-            c, u = out.chunk(2)
-            eps = u[:, :3] + 3.0 * (c[:, :3] - u[:, :3])
-            out = torch.cat([eps, c[:, 3:]], dim=1)
+            out = classifier_free_guidance(out, 3.0, 3)
         return scheduler.step(out.float(), t, x)['prev_sample']
 
     def encode():
@@ -187,7 +185,7 @@ def run(args):
     import torch
     from projects.glide.models import (GlideAncestralScheduler,
                                        GlideDDIMScheduler)
-    from projects.glide.models.text2im_unet import GlideAttentionBlock
+    from projects.glide.models.glide import cast_network
     device = torch.device(args.device)
     size = 4096 if device.type == 'cuda' else 2048
     if args.dtype == 'auto':
@@ -225,10 +223,7 @@ def run(args):
                              False, True))
         for name, dtype, optimised, channels_last, compiled in settings:
             torch_dtype = getattr(torch, dtype)
-            net.to(torch_dtype)
-            for m in net.modules():
-                if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
-                    m.float()
+            cast_network(net, torch_dtype)
             net.to(memory_format=torch.channels_last
                    if channels_last else torch.contiguous_format)
             runner = net
@@ -239,7 +234,7 @@ def run(args):
             with PeakMemory(device) as mem:
                 seconds = timed(step, device, args.repeats)
                 text_s = timed(encode, device, 1)
-            GlideAttentionBlock.use_sdpa = True
+            net.set_sdpa(True)
             gflops = count_gflops(net, shape, tokens, mask, cond, device,
                                   torch_dtype)
             achieved = gflops / seconds

@@ -12,9 +12,9 @@ from projects.glide.models.checkpoint import (check_state_dict,
                                               read_checkpoint,
                                               read_state_dict,
                                               save_state_dict)
-from tests.conftest import CONFIGS
+from tests.conftest import TEST_CONFIGS
 
-TINY = str(CONFIGS / 'glide_tiny_16-32.py')
+TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
 
 
 class _Exploit:

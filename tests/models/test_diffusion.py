@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
+from projects.glide.models.diffusion import (GaussianDiffusion, get_betas,
                                              space_timesteps)
 
 FAST27 = [0, 22, 44, 66, 88, 111, 133, 155, 177, 199, 200, 222, 244, 266, 288,
@@ -35,16 +35,16 @@ def test_bad_respacing_is_a_clear_error(bad):
 
 
 def test_beta_schedules():
-    cos = beta_schedule('squaredcos_cap_v2')
-    lin = beta_schedule('linear')
+    cos = get_betas('squaredcos_cap_v2')
+    lin = get_betas('linear')
     assert cos.shape == lin.shape == (1000, )
     assert cos.max() == pytest.approx(0.999) and lin[0] == pytest.approx(1e-4)
     with pytest.raises(ValueError, match='beta_schedule'):
-        beta_schedule('quadratic')
+        get_betas('quadratic')
 
 
 def test_respaced_process_keeps_the_cumulative_alphas():
-    betas = beta_schedule('squaredcos_cap_v2')
+    betas = get_betas('squaredcos_cap_v2')
     full = GaussianDiffusion(betas)
     steps = space_timesteps(1000, 'fast27')
     spaced = GaussianDiffusion(betas, steps)
@@ -57,7 +57,7 @@ def test_respaced_process_keeps_the_cumulative_alphas():
 
 
 def test_learned_range_variance_spans_posterior_to_beta():
-    d = GaussianDiffusion(beta_schedule('linear'), space_timesteps(1000, 10))
+    d = GaussianDiffusion(get_betas('linear'), space_timesteps(1000, 10))
     x = torch.zeros(1, 3, 2, 2)
     lo = d.learned_range_log_variance(-torch.ones_like(x), 5, x)
     hi = d.learned_range_log_variance(torch.ones_like(x), 5, x)
@@ -65,3 +65,31 @@ def test_learned_range_variance_spans_posterior_to_beta():
                                            dtype=torch.float32))
     assert torch.allclose(hi, torch.tensor(np.log(d.betas[5]),
                                            dtype=torch.float32))
+
+
+def test_v_prediction_recovers_x0_and_eps():
+    """v = sqrt(abar) eps - sqrt(1 - abar) x_0 (Salimans and Ho, 2022): from
+    x_t and v the process gets x_0 and eps back, on the full and on a
+    respaced process, and p(x_{t-1} | x_t) from v equals the one from eps."""
+    betas = get_betas('squaredcos_cap_v2')
+    full = GaussianDiffusion(betas)
+    spaced = GaussianDiffusion(betas, space_timesteps(1000, 25))
+    x0 = torch.rand(3, 3, 4, 4, dtype=torch.float64) * 2 - 1
+    noise = torch.randn_like(x0)
+    values = torch.rand_like(x0) * 2 - 1
+    for process, index in ((full, torch.tensor([0, 500, 900])),
+                           (spaced, torch.tensor([0, 12, 22]))):
+        x_t = process.q_sample(x0, index, noise)
+        v = process.v_target(x0, index, noise)
+        x0_back = process.predict_xstart_from_v(x_t, index, v)
+        torch.testing.assert_close(x0_back, x0, rtol=0, atol=1e-6)
+        torch.testing.assert_close(process.predict_eps_from_v(x_t, index, v),
+                                   noise, rtol=0, atol=1e-6)
+        from_v = process.p_mean_variance(torch.cat([v, values], 1), x_t, index,
+                                         clip_denoised=False,
+                                         prediction_type='v')
+        from_eps = process.p_mean_variance(torch.cat([noise, values], 1), x_t,
+                                           index, clip_denoised=False)
+        for key in ('mean', 'log_variance', 'pred_xstart', 'eps'):
+            torch.testing.assert_close(from_v[key], from_eps[key], rtol=0,
+                                       atol=1e-4)

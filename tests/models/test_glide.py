@@ -8,10 +8,10 @@ from mmagic.apis import init_model
 from projects.glide.models import Glide
 from projects.glide.models.checkpoint import save_state_dict
 from projects.glide.models.glide import quantize_8bit
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, TEST_CONFIGS
 
-TINY = str(CONFIGS / 'glide_tiny_16-32.py')
-TINY_INPAINT = str(CONFIGS / 'glide_tiny_16-32-inpaint.py')
+TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
+TINY_INPAINT = str(TEST_CONFIGS / 'glide_tiny_16-32-inpaint.py')
 
 
 def randomize(model, seed=0):
@@ -121,20 +121,36 @@ def test_guidance_scale_one_is_unguided_and_scale_changes_images(model):
     torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
 
 
+def test_denoise_calls_back_after_every_step(model):
+    """callback(i, t, x, pred_xstart) after each step: the progress bar,
+    previews and recorded trajectories all hang on it."""
+    unet, sched = model.unet, model.diffusion_scheduler
+    sched.set_timesteps(4)
+    text = model.encode_prompts(unet, ['a cat'])
+    calls = []
+    out = model.denoise(
+        unet, sched, torch.randn(1, 3, 16, 16), text,
+        callback=lambda i, t, x, x0: calls.append((i, t, x.clone(), x0)))
+    assert [c[0] for c in calls] == [0, 1, 2, 3]
+    assert [c[1] for c in calls] == sched.timesteps.tolist()
+    assert torch.equal(calls[-1][2], out)
+    assert all(c[3].shape == out.shape and c[3].abs().max() <= 1
+               for c in calls)  # the clipped x_0 predictions
+
+
 def test_cascade_follows_reference_recipe(model, monkeypatch):
     """The upsampler sees the 8-bit quantised base sample and the prompt,
     over fast27 DDIM, from noise scaled by 0.997."""
     seen = {}
     original = model.denoise
 
-    def spy(unet, scheduler, x, text, guidance_scale=None, cond=None, *a,
-            **kw):
+    def spy(unet, scheduler, x, text, **kw):
         if unet is model.unet_up:
-            seen.update(x=x.clone(), cond=dict(cond), guidance=guidance_scale,
+            seen.update(x=x.clone(), cond=dict(kw['cond']),
+                        guidance=kw['guidance_scale'],
                         timesteps=scheduler.timesteps.tolist(),
                         text=text['xf_proj'].clone())
-        return original(unet, scheduler, x, text, guidance_scale, cond, *a,
-                        **kw)
+        return original(unet, scheduler, x, text, **kw)
 
     monkeypatch.setattr(model, 'denoise', spy)
     noise_up = torch.randn(1, 3, 32, 32)
@@ -470,14 +486,13 @@ def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
     seen = {}
     original = model.denoise
 
-    def spy(unet, scheduler, x, text, guidance_scale=None, cond=None,
-            denoised_fn=None, *a, **kw):
+    def spy(unet, scheduler, x, text, **kw):
         if unet is model.unet_up:
             seen.update(scheduler=scheduler, x=x.clone(),
-                        guidance=guidance_scale, paste=denoised_fn,
+                        guidance=kw['guidance_scale'],
+                        paste=kw['denoised_fn'],
                         timesteps=scheduler.timesteps.tolist())
-        return original(unet, scheduler, x, text, guidance_scale, cond,
-                        denoised_fn, *a, **kw)
+        return original(unet, scheduler, x, text, **kw)
 
     monkeypatch.setattr(model, 'denoise', spy)
     image = torch.rand(1, 3, 32, 32) * 2 - 1

@@ -6,14 +6,15 @@ import torch
 
 from mmagic.apis import init_model
 from mmagic.structures import DataSample
-from projects.glide.models.diffusion import (GaussianDiffusion, beta_schedule,
-                                             normal_kl, vb_terms_bpd)
-from projects.glide.models.glide import (low_frequency_noise, min_snr_weight,
+from projects.glide.models.diffusion import (GaussianDiffusion, get_betas,
+                                             min_snr_weight, normal_kl,
+                                             vb_terms_bpd)
+from projects.glide.models.glide import (low_frequency_noise,
                                          random_rectangle_masks)
-from tests.conftest import CONFIGS
+from tests.conftest import TEST_CONFIGS
 from tests.models.test_glide import randomize
 
-TINY = str(CONFIGS / 'glide_tiny_16-32.py')
+TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
 
 
 def samples(*prompts):
@@ -63,7 +64,7 @@ def test_variational_bound_only_trains_the_variance(model):
 
 
 def test_vb_term_is_kl_and_decoder_nll():
-    process = GaussianDiffusion(beta_schedule('linear'))
+    process = GaussianDiffusion(get_betas('linear'))
     x0 = torch.rand(2, 3, 4, 4) * 2 - 1
     noise = torch.randn_like(x0)
     t = torch.tensor([0, 500])
@@ -81,7 +82,7 @@ def test_vb_term_is_kl_and_decoder_nll():
 def test_min_snr_weight():
     """min(SNR, gamma) / SNR: 1 where SNR <= gamma (noisy steps), gamma/SNR
     on the clean ones."""
-    process = GaussianDiffusion(beta_schedule('squaredcos_cap_v2'))
+    process = GaussianDiffusion(get_betas('squaredcos_cap_v2'))
     abar = torch.tensor(process.alphas_cumprod)
     snr = abar / (1 - abar)
     t = torch.arange(1000)
@@ -93,6 +94,51 @@ def test_min_snr_weight():
     assert (w[1:] >= w[:-1]).all() and w[0] < 0.01  # rises with noise
     with pytest.raises(ValueError, match='min_snr_gamma'):
         min_snr_weight(process, t, 0.0)
+
+
+def test_min_snr_weight_of_the_velocity():
+    """For v: min(SNR, gamma) / (SNR + 1), the same weight on the x_0
+    error as eps' min(SNR, gamma) / SNR."""
+    process = GaussianDiffusion(get_betas('squaredcos_cap_v2'))
+    abar = torch.tensor(process.alphas_cumprod)
+    snr = abar / (1 - abar)
+    t = torch.arange(1000)
+    w_v = min_snr_weight(process, t, 5.0, 'v')
+    w_eps = min_snr_weight(process, t, 5.0)
+    assert torch.allclose(w_v, (snr.clamp(max=5) / (snr + 1)).float())
+    # x_0 error = eps error / sqrt(SNR) = v error / sqrt(SNR + 1)
+    assert torch.allclose(w_v * (snr + 1), w_eps * snr, rtol=1e-5)
+
+
+@pytest.mark.parametrize('prediction_type', ['eps', 'v'])
+def test_mse_is_on_the_predicted_quantity(model, prediction_type):
+    """The MSE compares the network's first 3 channels with the noise (eps)
+    or with the velocity sqrt(abar) eps - sqrt(1 - abar) x_0 (v) of the very
+    x_t it saw; the VB term reads the output the same way."""
+    model.diffusion_scheduler.prediction_type = prediction_type
+    model.train_cfg = dict(stage='base', p_uncond=0.0)
+    seen = {}
+
+    def grab(module, args, kwargs, output):
+        seen.update(x_t=args[0], t=args[1], out=output)
+
+    handle = model.unet.register_forward_hook(grab, with_kwargs=True)
+    x0 = torch.rand(4, 3, 16, 16) * 2 - 1
+    losses = model(x0, samples('a', 'b', 'c', 'd'), mode='loss')
+    handle.remove()
+    process = model.diffusion_scheduler.train_process
+    abar = torch.tensor(process.alphas_cumprod).float()[seen['t']]
+    abar = abar.view(-1, 1, 1, 1)
+    noise = (seen['x_t'] - abar.sqrt() * x0) / (1 - abar).sqrt()
+    target = (noise if prediction_type == 'eps' else
+              abar.sqrt() * noise - (1 - abar).sqrt() * x0)
+    expected = ((target - seen['out'][:, :3])**2).mean()
+    torch.testing.assert_close(losses['loss_mse'], expected, rtol=1e-4,
+                               atol=1e-6)
+    vb = vb_terms_bpd(process, seen['out'], x0, seen['x_t'], seen['t'],
+                      prediction_type)
+    torch.testing.assert_close(losses['loss_vb'], vb.mean(), rtol=1e-4,
+                               atol=1e-6)
 
 
 def test_min_snr_loss_weighting_is_opt_in(model):
@@ -262,7 +308,7 @@ def test_inpaint_finetuning_loads_a_base_checkpoint(tmp_path):
     base = randomize(init_model(TINY, None, device='cpu'))
     path = str(tmp_path / 'base.pth')
     save_state_dict(base.state_dict(), path)
-    cfg = Config.fromfile(str(CONFIGS / 'glide_tiny_16-32-inpaint.py'))
+    cfg = Config.fromfile(str(TEST_CONFIGS / 'glide_tiny_16-32-inpaint.py'))
     with pytest.raises(KeyError, match='in_blocks.0.0.weight'):
         init_model(cfg, path, device='cpu')
     cfg.model.train_cfg = dict(init_from_base=True)

@@ -6,12 +6,12 @@ from mmagic.apis import init_model
 from mmagic.registry import MODELS
 from projects.glide.models import NoisedCLIP
 from projects.glide.models.noised_clip import CLIPTokenizer
-from tests.conftest import (CONFIGS, read_json, read_key_list,
+from tests.conftest import (CONFIGS, TEST_CONFIGS, read_json, read_key_list,
                             reference_path)
 from tests.models.test_glide import randomize
 from tests.reference import reference_state_dict
 
-TINY_CLIP = str(CONFIGS / 'glide_tiny_16-32-clip.py')
+TINY_CLIP = str(TEST_CONFIGS / 'glide_tiny_16-32-clip.py')
 
 
 @pytest.fixture(scope='module')
@@ -86,7 +86,7 @@ def test_scale_zero_is_exactly_unguided(clip_model, tmp_path):
     kw = dict(prompt='a corgi', batch_size=2, num_inference_steps=6,
               num_inference_steps_up=3, seed=0)
     guided0 = clip_model.infer(classifier_scale=0.0, **kw)['samples']
-    plain = init_model(str(CONFIGS / 'glide_tiny_16-32.py'), None,
+    plain = init_model(str(TEST_CONFIGS / 'glide_tiny_16-32.py'), None,
                        device='cpu')
     plain.load_state_dict({k: v for k, v in clip_model.state_dict().items()
                            if not k.startswith('classifier.')})

@@ -141,6 +141,33 @@ def test_noise_of_the_wrong_shape_is_refused(name):
         scheduler.step(network(x, t), t, x, noise=torch.randn(1, 3, 8, 8))
 
 
+def test_v_prediction_steps_as_the_matching_eps(name):
+    """With ``prediction_type='v'`` a sampler fed the velocity that matches
+    an eps output (same x_0) takes the same steps."""
+    x = torch.randn(SHAPE, dtype=torch.float64)
+    noises = [torch.randn(SHAPE, dtype=torch.float64) for _ in range(10)]
+    eps_s, v_s = make(name), SCHEDULERS[name](timestep_respacing='10',
+                                               prediction_type='v')
+    x_eps = x_v = x
+    for i, t in enumerate(eps_s.timesteps.tolist()):
+        out = network(x_v, t)
+        process, index = v_s.diffusion, v_s.diffusion.index_of(t)
+        x0 = process.predict_xstart_from_eps(x_v, index, out[:, :3])
+        abar = float(process.alphas_cumprod[index])
+        v = math.sqrt(abar) * out[:, :3] - math.sqrt(1 - abar) * x0
+        x_eps = eps_s.step(network(x_eps, t), t, x_eps,
+                           noise=noises[i])['prev_sample']
+        x_v = v_s.step(torch.cat([v, out[:, 3:]], 1), t, x_v,
+                       noise=noises[i])['prev_sample']
+    torch.testing.assert_close(x_v, x_eps, rtol=0, atol=1e-5)
+
+
+def test_unknown_prediction_type_is_refused(name):
+    with pytest.raises(ValueError, match="prediction_type must be 'eps' or "
+                       "'v', got 'x0'"):
+        SCHEDULERS[name](prediction_type='x0')
+
+
 def dpmpp_2m_sigma_space(x, timesteps, abar):
     """DPM-Solver++(2M) written in the variance-exploding form of
     k-diffusion's ``sample_dpmpp_2m``: sigma = sqrt((1 - abar) / abar),

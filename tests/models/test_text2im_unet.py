@@ -3,8 +3,10 @@ import pytest
 import torch
 
 from mmagic.registry import MODELS
-from projects.glide.models import (InpaintText2ImUNet, SuperResText2ImUNet,
-                                   Text2ImUNet, openai_to_mmagic)
+from projects.glide.models import (InpaintText2ImUNet,
+                                   SuperResInpaintText2ImUNet,
+                                   SuperResText2ImUNet, Text2ImUNet,
+                                   openai_to_mmagic)
 from tests.conftest import read_key_list
 from tests.reference import build_reference_case, reference_inputs
 
@@ -142,6 +144,37 @@ def test_variant_input_channels():
     assert tiny_unet(SuperResText2ImUNet, image_size=32,
                      channels_cfg=[1, 2, 2]).in_blocks[0][0].in_channels == 6
     assert tiny_unet(InpaintText2ImUNet).in_blocks[0][0].in_channels == 7
+
+
+def test_variants_declare_what_they_take():
+    """Glide reads these capabilities instead of checking classes."""
+    plain, up = tiny_unet(), tiny_unet(SuperResText2ImUNet, image_size=32,
+                                       channels_cfg=[1, 2, 2])
+    inpaint = tiny_unet(InpaintText2ImUNet)
+    up_inpaint = tiny_unet(SuperResInpaintText2ImUNet, image_size=32,
+                           channels_cfg=[1, 2, 2])
+    assert [(n.takes_low_res, n.takes_inpaint)
+            for n in (plain, up, inpaint, up_inpaint)] == [
+                (False, False), (True, False), (False, True), (True, True)]
+
+
+def test_attention_backend_is_chosen_per_network():
+    """set_sdpa switches one network's blocks between the fused attention
+    and the reference's einsum, which agree; other networks keep theirs."""
+    torch.manual_seed(0)
+    net, other = tiny_unet(), tiny_unet()
+    for p in net.parameters():  # no zero-initialised (trivial) outputs
+        p.data.normal_(std=0.05)
+    x = torch.randn(2, 3, 16, 16)
+    tokens = torch.randint(0, 50256, (2, 128))
+    mask = torch.ones(2, 128, dtype=torch.bool)
+    fused = net(x, torch.tensor([10, 500]), tokens, mask)
+    net.set_sdpa(False)
+    assert not any(b.use_sdpa for b in net.attention_blocks)
+    assert all(b.use_sdpa for b in other.attention_blocks)
+    einsum = net(x, torch.tensor([10, 500]), tokens, mask)
+    assert fused.abs().max() > 1e-2
+    torch.testing.assert_close(einsum, fused, rtol=1e-4, atol=1e-5)
 
 
 def test_missing_inputs_have_clear_errors():

@@ -1,10 +1,10 @@
 """tools/benchmark.py runs and prints every figure (tiny config, CPU)."""
-from tests.conftest import CONFIGS
+from tests.conftest import TEST_CONFIGS
 from tools.benchmark import main
 
 
 def test_benchmark_prints_all_figures(capsys):
-    results = main(['--config', str(CONFIGS / 'glide_tiny_16-32.py'),
+    results = main(['--config', str(TEST_CONFIGS / 'glide_tiny_16-32.py'),
                     '--repeats', '1', '--dtype', 'float32'])
     out = capsys.readouterr().out
     assert 'matmul peak float32' in out and 'SUMMARY:' in out

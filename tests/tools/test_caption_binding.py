@@ -19,9 +19,9 @@ from PIL import Image
 
 from mmagic.apis import init_model
 from projects.glide.shapes import COLOURS, SHAPES, render
-from tests.conftest import CONFIGS
+from tests.conftest import TEST_CONFIGS
 
-CONFIG = str(CONFIGS / 'glide_tiny_train-16.py')
+CONFIG = str(TEST_CONFIGS / 'glide_tiny_train-16.py')
 #: Captions whose nearest training image must be their own (of 12): most of
 #: them. Measured 10 (1500 iterations, about 3 minutes on 2 cores); chance
 #: level is 1, and a model that ignores its captions gets about that.

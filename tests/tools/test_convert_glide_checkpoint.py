@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from mmagic.apis import init_model
-from tests.conftest import CONFIGS, load_case
+from tests.conftest import TEST_CONFIGS, load_case
 from tests.reference import reference_inputs, reference_state_dict
 from tools.convert_glide_checkpoint import main as convert
 
-TINY = str(CONFIGS / 'glide_tiny_16-32.py')
-TINY_INPAINT = str(CONFIGS / 'glide_tiny_16-32-inpaint.py')
+TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
+TINY_INPAINT = str(TEST_CONFIGS / 'glide_tiny_16-32-inpaint.py')
 
 
 def openai_file(case, folder):
@@ -96,7 +96,7 @@ def test_clip_checkpoints_convert_both_ways(tmp_path):
         torch.save({k[len(prefix):]: v for k, v in clip.items()
                     if k.startswith(prefix)}, paths[part])
     base_path, _, _ = openai_file('base', tmp_path)
-    config = str(CONFIGS / 'glide_tiny_16-32-clip.py')
+    config = str(TEST_CONFIGS / 'glide_tiny_16-32-clip.py')
     out = str(tmp_path / 'glide-clip.safetensors')
     convert(['--base', base_path, '--clip-text', str(paths['text_encoder']),
              '--clip-image', str(paths['image_encoder']), '--out', out,

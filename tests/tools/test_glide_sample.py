@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 import tools.glide_sample as glide_sample
-from tests.conftest import CONFIGS, ROOT
+from tests.conftest import ROOT, TEST_CONFIGS
 from tools.glide_sample import main
 
-TINY = str(CONFIGS / 'glide_tiny_16-32.py')
-TINY_INPAINT = str(CONFIGS / 'glide_tiny_16-32-inpaint.py')
-TINY_BASE_ONLY = str(CONFIGS / 'glide_tiny_train-16.py')
+TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
+TINY_INPAINT = str(TEST_CONFIGS / 'glide_tiny_16-32-inpaint.py')
+TINY_BASE_ONLY = str(TEST_CONFIGS / 'glide_tiny_train-16.py')
 
 
 class Stop(Exception):

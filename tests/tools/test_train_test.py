@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from mmagic.apis import init_model
-from tests.conftest import CONFIGS, ROOT
+from tests.conftest import ROOT, TEST_CONFIGS
 
-CONFIG = str(CONFIGS / 'glide_tiny_train-16.py')
+CONFIG = str(TEST_CONFIGS / 'glide_tiny_train-16.py')
 COLOURS = {'red': (230, 20, 20), 'green': (20, 230, 20),
            'blue': (20, 20, 230), 'yellow': (230, 230, 20)}
 

@@ -9,7 +9,7 @@
 # first iteration, and skipped (on_error='skip') in training and validation.
 _base_ = [
     './glide_ddim-classifier-free_laion-64x64.py',
-    './_base_glide_train_runtime.py'
+    './_base_/glide_train_runtime.py'
 ]
 
 custom_imports = dict(

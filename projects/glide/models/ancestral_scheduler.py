@@ -1,8 +1,7 @@
 """The reference's ancestral sampler (``p_sample``) with learned variance."""
-import torch
 from mmagic.registry import DIFFUSION_SCHEDULERS
 
-from .diffusion import GlideBaseScheduler
+from .base_scheduler import GlideBaseScheduler
 
 
 @DIFFUSION_SCHEDULERS.register_module()
@@ -20,10 +19,8 @@ class GlideAncestralScheduler(GlideBaseScheduler):
         index = self.diffusion.index_of(timestep)
         out = self._mean_variance(model_output, index, sample, denoised_fn)
         mean, log_var = out['mean'], out['log_variance']
-        if guidance_grad is not None:  # in float32 at least
-            dtype = torch.promote_types(mean.dtype, torch.float32)
-            mean = (mean.to(dtype) +
-                    log_var.exp().to(dtype) * guidance_grad.to(dtype))
+        if guidance_grad is not None:
+            mean = self.diffusion.condition_mean(mean, log_var, guidance_grad)
         if index == 0:
             prev = mean
         else:

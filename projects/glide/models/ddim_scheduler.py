@@ -1,7 +1,7 @@
 """The reference's DDIM sampler (``ddim_sample``) for GLIDE's networks."""
 from mmagic.registry import DIFFUSION_SCHEDULERS
 
-from .diffusion import GlideBaseScheduler
+from .base_scheduler import GlideBaseScheduler
 
 
 @DIFFUSION_SCHEDULERS.register_module()
@@ -32,9 +32,8 @@ class GlideDDIMScheduler(GlideBaseScheduler):
         pred_xstart = out['pred_xstart']
         abar = d.extract(d.alphas_cumprod, index, sample)
         if guidance_grad is not None:
-            eps = d.predict_eps_from_xstart(sample, index, pred_xstart)
-            eps = eps - (1 - abar).sqrt() * guidance_grad
-            pred_xstart = d.predict_xstart_from_eps(sample, index, eps)
+            pred_xstart = d.condition_score(sample, index, pred_xstart,
+                                            guidance_grad)
         eps = d.predict_eps_from_xstart(sample, index, pred_xstart)
         abar_prev = d.extract(d.alphas_cumprod_prev, index, sample)
         sigma = (eta * ((1 - abar_prev) / (1 - abar)).sqrt() *

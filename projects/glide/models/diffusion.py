@@ -1,9 +1,11 @@
 """The Gaussian diffusion process GLIDE was trained with, respaced for sampling.
 
-This is the arithmetic the samplers share (they know nothing about networks):
-beta schedules, the reference's timestep respacing (``'100'``, ``'fast27'``,
-``'ddimN'``, ``'10,10,3,2,2'``), the posterior, x_0/eps conversions and the
-learned-range variance. Coefficients are computed in float64 and cast to the
+This is the arithmetic the samplers and the training loss share (none of it
+knows about networks): beta schedules, the reference's timestep respacing
+(``'100'``, ``'fast27'``, ``'ddimN'``, ``'10,10,3,2,2'``), the posterior,
+x_0/eps/v conversions, classifier guidance, the learned-range variance, and
+the training objective (the hybrid loss, its variational bound term and the
+Min-SNR weights). Coefficients are computed in float64 and cast to the
 sample's dtype when used, as the reference does.
 """
 import math
@@ -15,7 +17,7 @@ import torch
 Respacing = Union[int, str, Sequence[int]]
 
 
-def beta_schedule(name: str, num_timesteps: int = 1000) -> np.ndarray:
+def get_betas(name: str, num_timesteps: int = 1000) -> np.ndarray:
     """Betas of the reference's named schedules.
 
     Args:
@@ -40,10 +42,6 @@ def beta_schedule(name: str, num_timesteps: int = 1000) -> np.ndarray:
         ], dtype=np.float64)
     raise ValueError(f"beta_schedule must be 'linear' or 'squaredcos_cap_v2', "
                      f'got {name!r}')
-
-
-# The schedulers' ``beta_schedule`` argument shadows the function's name.
-beta_schedule_fn = beta_schedule
 
 
 def space_timesteps(num_timesteps: int, section_counts: Respacing) -> List[int]:
@@ -197,6 +195,22 @@ class GaussianDiffusion:
                  - pred_xstart) /
                 self.extract(self.sqrt_recipm1_alphas_cumprod, index, x_t))
 
+    def predict_xstart_from_v(self, x_t, index, v):
+        return (self.extract(self.sqrt_alphas_cumprod, index, x_t) * x_t -
+                self.extract(self.sqrt_one_minus_alphas_cumprod, index, x_t) *
+                v)
+
+    def predict_eps_from_v(self, x_t, index, v):
+        return (self.extract(self.sqrt_one_minus_alphas_cumprod, index, x_t) *
+                x_t + self.extract(self.sqrt_alphas_cumprod, index, x_t) * v)
+
+    def v_target(self, x_start, index, noise):
+        """The velocity ``sqrt(abar) eps - sqrt(1 - abar) x_0`` (Salimans and
+        Ho, 2022) of ``x_start`` diffused with ``noise``."""
+        return (self.extract(self.sqrt_alphas_cumprod, index, x_start) *
+                noise - self.extract(self.sqrt_one_minus_alphas_cumprod,
+                                     index, x_start) * x_start)
+
     def q_sample(self, x_start, index, noise):
         """Diffuse ``x_start`` to respaced ``index`` with ``noise``."""
         return (self.extract(self.sqrt_alphas_cumprod, index, x_start) *
@@ -211,6 +225,23 @@ class GaussianDiffusion:
                                x_t).expand_as(x_t)
         return mean, log_var
 
+    def condition_score(self, x_t, index, pred_xstart, grad):
+        """Classifier guidance folded into the score (Dhariwal and Nichol's
+        ``condition_score``; the DDIM-like samplers): eps becomes ``eps -
+        sqrt(1 - abar) * grad``; returns that eps' x_0."""
+        abar = self.extract(self.alphas_cumprod, index, x_t)
+        eps = self.predict_eps_from_xstart(x_t, index, pred_xstart)
+        eps = eps - (1 - abar).sqrt() * grad
+        return self.predict_xstart_from_eps(x_t, index, eps)
+
+    @staticmethod
+    def condition_mean(mean, log_variance, grad):
+        """Classifier guidance on an ancestral step (Dhariwal and Nichol's
+        ``condition_mean``): the mean moves by ``variance * grad``, in float32
+        at least."""
+        dtype = torch.promote_types(mean.dtype, torch.float32)
+        return mean.to(dtype) + log_variance.exp().to(dtype) * grad.to(dtype)
+
     def learned_range_log_variance(self, var_values, index, x):
         """The model's log variance: ``var_values`` in [-1, 1] interpolates
         between the clipped posterior (-1) and beta (+1) log variances."""
@@ -224,23 +255,31 @@ class GaussianDiffusion:
                         x: torch.Tensor,
                         index,
                         clip_denoised: bool = True,
-                        denoised_fn=None) -> Dict[str, torch.Tensor]:
+                        denoised_fn=None,
+                        prediction_type: str = 'eps'
+                        ) -> Dict[str, torch.Tensor]:
         """Mean, log variance and x_0 of p(x_{t-1} | x_t) from the network's
-        output (eps, then the variance values when it has 2C channels; the
-        fixed large variance, beta, when it has C channels)."""
+        output (the prediction, eps or v, then the variance values when it
+        has 2C channels; the fixed large variance, beta, when it has C
+        channels)."""
         c = x.shape[1]
         if model_output.shape[1] == 2 * c:
-            eps, var_values = model_output.split(c, dim=1)
+            pred, var_values = model_output.split(c, dim=1)
             log_var = self.learned_range_log_variance(var_values, index, x)
         elif model_output.shape[1] == c:
-            eps = model_output
+            pred = model_output
             log_var = self.extract(
                 np.log(np.append(self.posterior_variance[1], self.betas[1:])),
                 index, x).expand_as(x)
         else:
             raise ValueError(f'model output has {model_output.shape[1]} '
                              f'channels; expected {c} or {2 * c}')
-        pred_xstart = self.predict_xstart_from_eps(x, index, eps)
+        if prediction_type == 'v':
+            eps = self.predict_eps_from_v(x, index, pred)
+            pred_xstart = self.predict_xstart_from_v(x, index, pred)
+        else:
+            eps = pred
+            pred_xstart = self.predict_xstart_from_eps(x, index, eps)
         if denoised_fn is not None:
             pred_xstart = denoised_fn(pred_xstart)
         if clip_denoised:
@@ -248,120 +287,6 @@ class GaussianDiffusion:
         mean, _ = self.q_posterior(pred_xstart, x, index)
         return dict(mean=mean, log_variance=log_var, pred_xstart=pred_xstart,
                     eps=eps)
-
-
-class GlideBaseScheduler:
-    """What GLIDE's samplers share: the training process and its respacing.
-
-    A scheduler turns a network output into the next sample; it never calls
-    a network. Use: ``set_timesteps(n)``, then for ``t`` in ``timesteps``
-    (original timesteps, descending) feed the network ``t`` and pass its
-    output to :meth:`step`.
-
-    Args:
-        num_train_timesteps (int): Steps of the training process. Defaults
-            to 1000.
-        beta_schedule (str): ``'squaredcos_cap_v2'`` (base models) or
-            ``'linear'`` (upsamplers).
-        variance_type (str): ``'learned_range'`` (GLIDE) uses the network's
-            variance channels; ``'fixed_large'`` ignores them.
-        clip_sample (bool): Clip each x_0 prediction to [-1, 1]. Defaults to
-            True (the reference's ``clip_denoised``).
-        timestep_respacing (int | str): Default respacing, used until
-            :meth:`set_timesteps` is called.
-    """
-
-    def __init__(self,
-                 num_train_timesteps: int = 1000,
-                 beta_schedule: str = 'squaredcos_cap_v2',
-                 variance_type: str = 'learned_range',
-                 clip_sample: bool = True,
-                 timestep_respacing: Respacing = '100'):
-        if variance_type not in ('learned_range', 'fixed_large'):
-            raise ValueError("variance_type must be 'learned_range' or "
-                             f"'fixed_large', got {variance_type!r}")
-        self.num_train_timesteps = num_train_timesteps
-        self.beta_schedule = beta_schedule
-        self.variance_type = variance_type
-        self.clip_sample = clip_sample
-        self.default_respacing = timestep_respacing
-        self.betas = beta_schedule_fn(beta_schedule, num_train_timesteps)
-        self.train_process = GaussianDiffusion(self.betas)
-        self.init_noise_sigma = 1.0
-        self.set_timesteps(timestep_respacing)
-
-    def set_timesteps(self, num_inference_steps: Respacing = None,
-                      device=None) -> None:
-        """Respace the process for sampling.
-
-        Args:
-            num_inference_steps (int | str | Sequence[int], optional): N (N
-                steps evenly spread over the training steps, the last one
-                included, as the reference's ``'N'``), or a reference
-                respacing string (``'fast27'``, ``'ddim50'``, ``'10,10,3'``),
-                or explicit timesteps. None: the configured default.
-        """
-        spec = (self.default_respacing
-                if num_inference_steps is None else num_inference_steps)
-        if isinstance(spec, (int, np.integer)) and not (
-                0 < spec <= self.num_train_timesteps):
-            raise ValueError('num_inference_steps must be in [1, '
-                             f'{self.num_train_timesteps}], got {spec}')
-        steps = space_timesteps(self.num_train_timesteps, spec)
-        self.diffusion = GaussianDiffusion(self.betas, steps)
-        self.timesteps = torch.tensor(steps[::-1], dtype=torch.long)
-        self.reset()
-
-    @property
-    def num_inference_steps(self) -> int:
-        return len(self.timesteps)
-
-    def reset(self) -> None:
-        """Forget the state of a previous sampling run (multistep solvers)."""
-
-    def _mean_variance(self, model_output, index, sample, denoised_fn):
-        if self.variance_type == 'fixed_large':
-            model_output = model_output[:, :sample.shape[1]]
-        return self.diffusion.p_mean_variance(
-            model_output, sample, index, clip_denoised=self.clip_sample,
-            denoised_fn=denoised_fn)
-
-    @staticmethod
-    def _noise_like(sample, noise, generator):
-        if noise is not None:
-            if noise.shape != sample.shape:
-                raise ValueError(f'noise has shape {tuple(noise.shape)}, the '
-                                 f'sample {tuple(sample.shape)}')
-            return noise.to(sample)
-        return torch.randn(sample.shape, generator=generator,
-                           device=sample.device, dtype=sample.dtype)
-
-    def step(self, model_output: torch.Tensor, timestep,
-             sample: torch.Tensor, noise: Optional[torch.Tensor] = None,
-             generator: Optional[torch.Generator] = None,
-             denoised_fn=None,
-             guidance_grad: Optional[torch.Tensor] = None) -> dict:
-        """One sampling step from ``timestep`` to the previous one.
-
-        Args:
-            model_output (Tensor): The network's output at ``sample``: eps
-                (C channels) then, for learned variance, the variance values.
-            timestep (int | Tensor): The original timestep of ``sample`` (an
-                element of :attr:`timesteps`).
-            sample (Tensor): x_t.
-            noise (Tensor, optional): The noise to add (stochastic samplers);
-                drawn from ``generator`` when None.
-            generator (torch.Generator, optional): Source of that noise.
-            denoised_fn (callable, optional): Applied to each x_0 prediction
-                before clipping (inpainting pastes the known region here).
-            guidance_grad (Tensor, optional): Gradient of log p(y | x_t), the
-                classifier guidance, already scaled.
-
-        Returns:
-            dict: ``prev_sample`` (x_{t-1}) and ``pred_xstart``.
-        """
-        raise NotImplementedError
-
 
 
 # -------------------------------------------------------------- training
@@ -392,15 +317,82 @@ def discretized_gaussian_log_likelihood(x, means, log_scales):
                     torch.log(cdf_delta.clamp(min=1e-12))))
 
 
-def vb_terms_bpd(process: GaussianDiffusion, model_output, x_start, x_t, t):
+def vb_terms_bpd(process: GaussianDiffusion, model_output, x_start, x_t, t,
+                 prediction_type: str = 'eps'):
     """The variational bound term L_t in bits per dimension, per sample:
     KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t > 0, the decoder NLL at
     t = 0 (improved DDPM). ``t`` indexes ``process``'s steps."""
     true_mean, true_log_var = process.q_posterior(x_start, x_t, t)
-    out = process.p_mean_variance(model_output, x_t, t, clip_denoised=False)
+    out = process.p_mean_variance(model_output, x_t, t, clip_denoised=False,
+                                  prediction_type=prediction_type)
     kl = normal_kl(true_mean, true_log_var, out['mean'], out['log_variance'])
     kl = kl.mean(dim=list(range(1, kl.dim()))) / math.log(2.0)
     nll = -discretized_gaussian_log_likelihood(
         x_start, out['mean'], 0.5 * out['log_variance'])
     nll = nll.mean(dim=list(range(1, nll.dim()))) / math.log(2.0)
     return torch.where(t == 0, nll, kl)
+
+def hybrid_loss(process: GaussianDiffusion, model_output, x_start, x_t, t,
+                noise, prediction_type: str = 'eps', mse_weight=None):
+    """Improved DDPM's hybrid objective, per sample: the MSE of the
+    prediction (eps, or v) and the variational bound term, in which the
+    prediction is frozen so that the bound trains only the variance.
+
+    Args:
+        process (GaussianDiffusion): The training process.
+        model_output (Tensor): (B, 2C, H, W): prediction, variance values.
+        x_start, x_t (Tensor): The images and their diffused versions.
+        t (Tensor): (B,) timesteps.
+        noise (Tensor): The noise that made ``x_t``.
+        prediction_type (str): ``'eps'`` or ``'v'``.
+        mse_weight (Tensor, optional): (B,) weights of the MSE
+            (:func:`min_snr_weight`).
+
+    Returns:
+        tuple[Tensor, Tensor]: the (B,) MSE and VB terms.
+    """
+    c = x_start.shape[1]
+    pred = model_output[:, :c]
+    target = (process.v_target(x_start, t, noise)
+              if prediction_type == 'v' else noise)
+    mse = ((target - pred)**2).mean(dim=(1, 2, 3))
+    if mse_weight is not None:
+        mse = mse * mse_weight
+    frozen = torch.cat([pred.detach(), model_output[:, c:]], dim=1)
+    vb = vb_terms_bpd(process, frozen, x_start, x_t, t, prediction_type)
+    return mse, vb
+
+
+def min_snr_weight(process, t: torch.Tensor, gamma: Optional[float],
+                   prediction_type: str = 'eps',
+                   floor: float = 0.0) -> torch.Tensor:
+    """Min-SNR-gamma weight of the prediction's MSE: ``min(SNR, gamma) /
+    SNR`` for eps, ``min(SNR, gamma) / (SNR + 1)`` for v, with
+    ``SNR(t) = abar_t / (1 - abar_t)``; either way the x_0 error is weighted
+    ``min(SNR, gamma)``.
+
+    With a ``floor`` the x_0 error is weighted ``max(min(SNR, gamma),
+    floor)``: the noisiest steps, where a caption's place words decide
+    where the shape goes, keep a weight, instead of one that vanishes with
+    the SNR (for v only: eps' weight would be unbounded).
+
+    Args:
+        process: The training process (its ``alphas_cumprod``).
+        t (Tensor): Timesteps, (B,).
+        gamma (float, optional): The SNR cap, > 0 (5 in the paper); None
+            for no cap.
+        prediction_type (str): ``'eps'`` or ``'v'``.
+        floor (float): The least weight of the x_0 error, >= 0.
+
+    Returns:
+        Tensor: (B,) weights.
+    """
+    if gamma is not None and not gamma > 0:
+        raise ValueError(f'train_cfg.min_snr_gamma must be > 0, got {gamma}')
+    abar = torch.as_tensor(process.alphas_cumprod, dtype=torch.float64,
+                           device=t.device)[t]
+    snr = abar / (1 - abar)
+    x0_weight = snr if gamma is None else snr.clamp(max=float(gamma))
+    x0_weight = x0_weight.clamp(min=float(floor))
+    denominator = snr + 1 if prediction_type == 'v' else snr
+    return (x0_weight / denominator).float()

@@ -3,7 +3,7 @@ import math
 
 from mmagic.registry import DIFFUSION_SCHEDULERS
 
-from .diffusion import GlideBaseScheduler
+from .base_scheduler import GlideBaseScheduler
 
 
 @DIFFUSION_SCHEDULERS.register_module()
@@ -32,10 +32,7 @@ class GlideDPMSolverScheduler(GlideBaseScheduler):
         out = self._mean_variance(model_output, index, sample, denoised_fn)
         x0 = out['pred_xstart']
         if guidance_grad is not None:
-            abar = d.extract(d.alphas_cumprod, index, sample)
-            eps = d.predict_eps_from_xstart(sample, index, x0)
-            eps = eps - (1 - abar).sqrt() * guidance_grad
-            x0 = d.predict_xstart_from_eps(sample, index, eps)
+            x0 = d.condition_score(sample, index, x0, guidance_grad)
         if index == 0:  # the next "timestep" is clean data
             self.reset()
             return dict(prev_sample=x0.to(sample.dtype), pred_xstart=x0)

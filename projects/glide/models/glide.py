@@ -4,6 +4,7 @@ import math
 import os
 from contextlib import contextmanager, nullcontext
 from copy import deepcopy
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -15,9 +16,9 @@ from tqdm import tqdm
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
 from ..checks import check_float, check_int, describe
 from .checkpoint import check_state_dict
-from .diffusion import GlideBaseScheduler, space_timesteps, vb_terms_bpd
-from .text2im_unet import (InpaintText2ImUNet, SuperResInpaintText2ImUNet,
-                           SuperResText2ImUNet, Text2ImUNet)
+from .base_scheduler import GlideBaseScheduler
+from .diffusion import hybrid_loss, min_snr_weight, space_timesteps
+from .text2im_unet import Text2ImUNet
 from .tokenizer import GlideTokenizer
 
 ModelType = Union[dict, nn.Module]
@@ -52,6 +53,56 @@ def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
     """Round images in [-1, 1] to the 256 levels of an 8-bit image, as the
     reference does before handing the base sample to the upsampler."""
     return ((x + 1) * 127.5).round() / 127.5 - 1
+
+
+def cast_network(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast a UNet's weights to ``dtype``, keeping GroupNorm and LayerNorm
+    in float32 (the reference's mixed precision)."""
+    net.to(dtype)
+    for m in net.modules():
+        if isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
+            m.float()
+    return net
+
+
+def classifier_free_guidance(out: torch.Tensor, scale: float,
+                             channels: int) -> torch.Tensor:
+    """Combine the network's outputs for a ``[cond, uncond]`` batch: the
+    prediction (eps or v, the first ``channels``) becomes ``uncond + scale *
+    (cond - uncond)``, the variance values are the conditional half's.
+
+    Args:
+        out (Tensor): (2B, 2C, H, W), conditional rows first.
+        scale (float): The guidance scale (1: the conditional output).
+        channels (int): C, the image channels.
+
+    Returns:
+        Tensor: (B, 2C, H, W).
+    """
+    cond_out, uncond_out = out.chunk(2)
+    pred = uncond_out[:, :channels] + scale * (
+        cond_out[:, :channels] - uncond_out[:, :channels])
+    return torch.cat([pred, cond_out[:, channels:]], dim=1)
+
+
+@dataclass
+class SamplingInputs:
+    """:meth:`Glide.infer`'s arguments, checked and normalised by
+    :meth:`Glide.check_inputs`."""
+    prompts: List[str]
+    uncond: List[str]  # the unconditional half's prompts
+    batch: int
+    guidance_scale: float
+    classifier_scale: float
+    steps: Optional[Union[int, str]]  # None: the scheduler's default
+    steps_up: Optional[Union[int, str]]
+    upsample_temp: float
+    out_size: int
+    generator: Optional[torch.Generator]
+    latents: torch.Tensor  # the base stage's x_T
+    latents_up: Optional[torch.Tensor]  # None: drawn after the base stage
+    shape_up: Optional[tuple]
+    inpaint: Optional[tuple]  # (image, mask), expanded to the batch
 
 
 @MODELS.register_module('GLIDE')
@@ -165,12 +216,8 @@ class Glide(BaseModel):
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
         for net in (self.unet, self.unet_up):
-            if net is None:
-                continue
-            net.to(dtype)
-            for m in net.modules():
-                if isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
-                    m.float()
+            if net is not None:
+                cast_network(net, dtype)
         return self
 
     @staticmethod
@@ -202,8 +249,7 @@ class Glide(BaseModel):
 
     @property
     def is_inpainting(self) -> bool:
-        return isinstance(self.unet, (InpaintText2ImUNet,
-                                      SuperResInpaintText2ImUNet))
+        return self.unet.takes_inpaint
 
     # ------------------------------------------------------------- text
     def encode_prompts(self, unet: Text2ImUNet, prompts: Sequence[str],
@@ -237,8 +283,7 @@ class Glide(BaseModel):
                 generator: Optional[torch.Generator] = None,
                 step_noise: Optional[Sequence[torch.Tensor]] = None,
                 guidance_fn: Optional[Callable] = None,
-                progress: Optional[tqdm] = None,
-                stage: str = 'base') -> torch.Tensor:
+                callback: Optional[Callable] = None) -> torch.Tensor:
         """Run one stage's sampling loop over ``scheduler.timesteps``.
 
         Args:
@@ -247,9 +292,9 @@ class Glide(BaseModel):
             x (Tensor): x_T, (B, C, H, W).
             text (dict): From :meth:`encode_prompts`: batch B without
                 guidance, 2B ``[cond, uncond]`` with guidance.
-            guidance_scale (float, optional): Classifier-free guidance on eps
-                (variance channels of the conditional half passed through);
-                None for no guidance.
+            guidance_scale (float, optional): Classifier-free guidance on the
+                prediction (variance channels of the conditional half passed
+                through); None for no guidance.
             cond (dict, optional): Extra network inputs of batch B
                 (``low_res``, ``inpaint_image``, ``inpaint_mask``).
             denoised_fn (callable, optional): Applied to each x_0 prediction.
@@ -259,8 +304,10 @@ class Glide(BaseModel):
                 reference's).
             guidance_fn (callable, optional): ``(x, t) -> grad`` classifier
                 guidance gradient, already scaled.
-            progress (tqdm, optional): Advanced once per step.
-            stage (str): Name used in error messages.
+            callback (callable, optional): Called after each step as
+                ``callback(i, t, x, pred_xstart)`` (step index, timestep, the
+                new sample, the step's x_0 prediction), as k-diffusion's and
+                diffusers' loops do: progress bars, previews, trajectories.
 
         Returns:
             Tensor: x_0, (B, C, H, W).
@@ -271,26 +318,23 @@ class Glide(BaseModel):
             cond2 = {k: torch.cat([v, v]) for k, v in cond.items()}
         for i, t in enumerate(scheduler.timesteps.tolist()):
             if guided:
-                out = unet(torch.cat([x, x]), t, text=text, **cond2)
-                cond_out, uncond_out = out.chunk(2)
-                c = x.shape[1]
-                eps = uncond_out[:, :c] + guidance_scale * (
-                    cond_out[:, :c] - uncond_out[:, :c])
-                out = torch.cat([eps, cond_out[:, c:]], dim=1)
+                out = classifier_free_guidance(
+                    unet(torch.cat([x, x]), t, text=text, **cond2),
+                    guidance_scale, x.shape[1])
             else:
                 out = unet(x, t, text=text, **cond)
             grad = guidance_fn(x, t) if guidance_fn is not None else None
             noise = step_noise[i] if step_noise is not None else None
-            x = scheduler.step(
+            step = scheduler.step(
                 out, t, x, noise=noise, generator=generator,
-                denoised_fn=denoised_fn, guidance_grad=grad)['prev_sample']
+                denoised_fn=denoised_fn, guidance_grad=grad)
+            x = step['prev_sample']
             if not torch.isfinite(x).all():
                 raise FloatingPointError(
-                    f'{stage} sampling produced NaN/Inf at step {i + 1} '
-                    f'(timestep {t}); try float32, fewer guidance or another '
-                    f'sampler')
-            if progress is not None:
-                progress.update(1)
+                    f'sampling produced NaN/Inf at step {i + 1} (timestep '
+                    f'{t}); try float32, fewer guidance or another sampler')
+            if callback is not None:
+                callback(i, t, x, step['pred_xstart'])
         return x
 
     @torch.no_grad()
@@ -362,6 +406,108 @@ class Glide(BaseModel):
             dict: ``samples`` (B, 3, H, W) float32 in [-1, 1]; with
             ``return_low_res``, ``low_res`` too.
         """
+        # 1. Check and normalise every argument before sampling anything.
+        a = self.check_inputs(
+            init_image=init_image, prompt=prompt, batch_size=batch_size,
+            guidance_scale=guidance_scale,
+            num_inference_steps=num_inference_steps, labels=labels,
+            classifier_scale=classifier_scale,
+            num_inference_steps_up=num_inference_steps_up, mask=mask,
+            latents=latents, latents_up=latents_up, seed=seed,
+            generator=generator, upsample_temp=upsample_temp,
+            negative_prompt=negative_prompt, height=height, width=width)
+        # 2. Set each stage's timesteps; the progress bar counts them all.
+        self.diffusion_scheduler.set_timesteps(a.steps)
+        total = len(self.diffusion_scheduler.timesteps)
+        if self.unet_up is not None:
+            self.diffusion_scheduler_up.set_timesteps(a.steps_up)
+            total += len(self.diffusion_scheduler_up.timesteps)
+        show = show_progress and is_main_process()
+        bar = tqdm(total=total, desc='GLIDE base', disable=not show)
+        try:
+            with bar if show else nullcontext():
+                # 3. The base model from noise, classifier-free guided (and
+                #    CLIP guided with a classifier_scale).
+                low_res = self._sample_stage('base', a, a.latents, bar)
+                x = low_res
+                # 4. The upsampler from the 8-bit base sample, unguided.
+                if self.unet_up is not None:
+                    bar.set_description('GLIDE upsample')
+                    noise = self._start_noise(a.latents_up, a.shape_up,
+                                              a.generator, self.device)
+                    x = self._sample_stage('upsample', a,
+                                           noise * a.upsample_temp, bar,
+                                           quantize_8bit(low_res))
+        except MemoryError as err:  # Python's own has no message
+            raise MemoryError(
+                f'out of memory sampling {a.batch} images of {a.out_size}x'
+                f'{a.out_size} on {self.device}: use a smaller batch_size'
+            ) from err
+        # 5. Images in [-1, 1], float32.
+        result = dict(samples=x.float().clamp(-1, 1))
+        if return_low_res:
+            result['low_res'] = (low_res.float() if self.unet_up is not None
+                                 else result['samples'])
+        return result
+
+    def _sample_stage(self, stage: str, a: 'SamplingInputs',
+                      x: torch.Tensor, bar: tqdm,
+                      low_res: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Sample one stage of the cascade (timesteps already set).
+
+        Args:
+            stage (str): ``'base'`` or ``'upsample'``.
+            a (SamplingInputs): From :meth:`check_inputs`.
+            x (Tensor): The stage's x_T.
+            bar (tqdm): Advanced once per step.
+            low_res (Tensor, optional): The upsampler's 8-bit low-res input.
+
+        Returns:
+            Tensor: The stage's x_0.
+        """
+        base = stage == 'base'
+        unet = self.unet if base else self.unet_up
+        scheduler = self.diffusion_scheduler if base else \
+            self.diffusion_scheduler_up
+        guided = base and a.guidance_scale != 1.0
+        text = self.encode_prompts(unet, a.prompts,
+                                   a.uncond if guided else None)
+        cond, paste = {}, None
+        if unet.takes_inpaint:
+            cond, paste = self._inpaint_inputs(a.inpaint, unet.image_size)
+        if unet.takes_low_res:
+            cond['low_res'] = low_res
+        guidance_fn = None
+        if base and a.classifier_scale > 0:
+            guidance_fn = self.classifier.guidance_fn(a.prompts,
+                                                      a.classifier_scale)
+        try:
+            return self.denoise(
+                unet, scheduler, x, text,
+                guidance_scale=a.guidance_scale if guided else None,
+                cond=cond, denoised_fn=paste, generator=a.generator,
+                guidance_fn=guidance_fn,
+                callback=lambda *_: bar.update(1))
+        except FloatingPointError as err:
+            raise FloatingPointError(f'{stage} {err}') from None
+
+    def check_inputs(self, init_image=None, prompt=None, batch_size=None,
+                     guidance_scale=3.0, num_inference_steps=None,
+                     labels=None, classifier_scale=None,
+                     num_inference_steps_up=None, mask=None, latents=None,
+                     latents_up=None, seed=None, generator=None,
+                     upsample_temp=None, negative_prompt=None, height=None,
+                     width=None) -> 'SamplingInputs':
+        """Check :meth:`infer`'s arguments and normalise them (see there).
+
+        Raises an error naming the first bad argument and what it accepts,
+        so that sampling itself no longer fails on an input. Draws the base
+        stage's starting noise (from ``generator`` or ``seed``); the
+        upsampler's is drawn after the base stage, from the same source.
+
+        Returns:
+            SamplingInputs: the normalised arguments.
+        """
         if batch_size is not None:
             batch_size = check_int(batch_size, 'batch_size', 1)
         guidance_scale = self._check_scale(guidance_scale, 'guidance_scale')
@@ -382,8 +528,9 @@ class Glide(BaseModel):
         if labels is not None:
             raise ValueError('labels are not used: CLIP guidance guides '
                              'towards the prompt (pass labels=None)')
-        num_inference_steps = self._check_steps(num_inference_steps,
-                                                'num_inference_steps')
+        steps = self._check_steps(
+            num_inference_steps, 'num_inference_steps',
+            self.diffusion_scheduler.num_train_timesteps)
         if self.unet_up is None:
             for name, value in (('num_inference_steps_up',
                                  num_inference_steps_up),
@@ -392,8 +539,10 @@ class Glide(BaseModel):
                 if value is not None:
                     raise ValueError(f'{name} is set but this model has no '
                                      'upsampler (unet_up)')
-        num_inference_steps_up = self._check_steps(num_inference_steps_up,
-                                                   'num_inference_steps_up')
+        steps_up = self._check_steps(
+            num_inference_steps_up, 'num_inference_steps_up',
+            (self.diffusion_scheduler_up or
+             self.diffusion_scheduler).num_train_timesteps)
         upsample_temp = check_float(
             self.upsample_temp if upsample_temp is None else upsample_temp,
             'upsample_temp', 0, 1, low_open=True)
@@ -408,97 +557,32 @@ class Glide(BaseModel):
         generator = self._check_generator(generator, seed, device)
         self._check_memory(batch, guided)
 
-        channels = self.unet.image_channels
-        shape = (batch, channels, base_size, base_size)
+        shape = (batch, self.unet.image_channels, base_size, base_size)
         if mask is None and init_image is not None:
             latents = self._init_image_as_latents(init_image, latents, shape)
             init_image = None
         latents = self._check_latents(latents, 'latents', shape)
+        shape_up = None
         if self.unet_up is not None:  # checked now, not after the base stage
-            latents_up = self._check_latents(
-                latents_up, 'latents_up',
-                (batch, self.unet_up.image_channels, out_size, out_size))
+            shape_up = (batch, self.unet_up.image_channels, out_size,
+                        out_size)
+            latents_up = self._check_latents(latents_up, 'latents_up',
+                                             shape_up)
         inpaint = self._check_inpaint(init_image, mask, batch, base_size,
                                       out_size)
-        try:
-            return self._sample(prompts, uncond, latents, guidance_scale,
-                                classifier_scale, num_inference_steps,
-                                num_inference_steps_up, latents_up,
-                                upsample_temp, inpaint, generator,
-                                show_progress, return_low_res)
-        except MemoryError as err:  # Python's own has no message
-            raise MemoryError(
-                f'out of memory sampling {batch} images of {out_size}x'
-                f'{out_size} on {device}: use a smaller batch_size') from err
-
-    def _sample(self, prompts, uncond, latents, guidance_scale,
-                classifier_scale, num_inference_steps, num_inference_steps_up,
-                latents_up, upsample_temp, inpaint, generator, show_progress,
-                return_low_res) -> Dict[str, torch.Tensor]:
-        """:meth:`infer` after its checks."""
-        device = self.device
-        base_size = self.unet.image_size
-        guided = guidance_scale != 1.0
-        x = self._start_noise(
-            latents, (len(prompts), self.unet.image_channels, base_size,
-                      base_size), generator, device)
-
-        total = self._num_steps(self.diffusion_scheduler, num_inference_steps)
-        if self.unet_up is not None:
-            total += self._num_steps(self.diffusion_scheduler_up,
-                                     num_inference_steps_up)
-        show = show_progress and is_main_process()
-        bar = tqdm(total=total, desc='GLIDE', disable=not show)
-        with bar if show else nullcontext():
-            # Stage 1: the base model, classifier-free guided.
-            scheduler = self.diffusion_scheduler
-            scheduler.set_timesteps(num_inference_steps)
-            text = self.encode_prompts(self.unet, prompts,
-                                       uncond if guided else None)
-            cond, paste = self._inpaint_inputs(inpaint, base_size)
-            guidance_fn = None
-            if classifier_scale > 0:
-                guidance_fn = self.classifier.guidance_fn(
-                    prompts, classifier_scale, scheduler, device)
-            bar.set_description('GLIDE base')
-            x = self.denoise(self.unet, scheduler, x, text,
-                             guidance_scale if guided else None, cond, paste,
-                             generator, guidance_fn=guidance_fn, progress=bar)
-            result = {}
-            if self.unet_up is not None:
-                result['low_res'] = x
-                bar.set_description('GLIDE upsample')
-                x = self._upsample(x, prompts, inpaint, num_inference_steps_up,
-                                   latents_up, upsample_temp, generator, bar)
-        samples = x.float().clamp(-1, 1)
-        if return_low_res:
-            result['low_res'] = result.get('low_res', samples).float()
-        else:
-            result.pop('low_res', None)
-        result['samples'] = samples
-        return result
-
-    def _upsample(self, low_res, prompts, inpaint, steps, latents_up,
-                  upsample_temp, generator, bar):
-        scheduler = self.diffusion_scheduler_up
-        scheduler.set_timesteps(steps)
-        size = self.unet_up.image_size
-        batch = low_res.shape[0]
-        x = self._start_noise(
-            latents_up, (batch, self.unet_up.image_channels, size, size),
-            generator, low_res.device) * upsample_temp
-        text = self.encode_prompts(self.unet_up, prompts)
-        cond, paste = self._inpaint_inputs(inpaint, size)
-        if not isinstance(self.unet_up, SuperResInpaintText2ImUNet):
-            cond, paste = {}, None
-        cond['low_res'] = quantize_8bit(low_res)
-        return self.denoise(self.unet_up, scheduler, x, text, None, cond,
-                            paste, generator, progress=bar, stage='upsample')
+        latents = self._start_noise(latents, shape, generator, device)
+        return SamplingInputs(
+            prompts=prompts, uncond=uncond, batch=batch,
+            guidance_scale=guidance_scale, classifier_scale=classifier_scale,
+            steps=steps, steps_up=steps_up, upsample_temp=upsample_temp,
+            out_size=out_size, generator=generator, latents=latents,
+            latents_up=latents_up, shape_up=shape_up, inpaint=inpaint)
 
     # ------------------------------------------------------- validation
     # train_cfg keys (Glide.loss, _step_random_state, _check_loaded_keys).
     _TRAIN_CFG_KEYS = ('stage', 'p_uncond', 'vb_weight', 'seed',
-                       'min_snr_gamma', 'low_freq_noise', 'init_from_base')
+                       'min_snr_gamma', 'min_snr_floor', 'low_freq_noise',
+                       'init_from_base')
     # infer's arguments that test_cfg may set (predict passes the prompts).
     _TEST_CFG_KEYS = ('guidance_scale', 'num_inference_steps',
                       'num_inference_steps_up', 'classifier_scale', 'seed',
@@ -524,6 +608,16 @@ class Glide(BaseModel):
                         low_open=True)
         check_float(cfg.get('low_freq_noise', 0.0), 'train_cfg.low_freq_noise',
                     0, 1)
+        if cfg.get('min_snr_floor'):
+            check_float(cfg['min_snr_floor'], 'train_cfg.min_snr_floor', 0)
+            scheduler = (self.diffusion_scheduler if stage == 'base' else
+                         self.diffusion_scheduler_up)
+            if scheduler.prediction_type != 'v':
+                raise ValueError(
+                    'train_cfg.min_snr_floor needs a v-predicting network '
+                    f"(the {stage} scheduler's prediction_type='v'): with "
+                    'eps its weight grows as 1 / SNR, without bound at high '
+                    'noise')
 
     def _check_test_cfg(self) -> None:
         """The sampling settings of validation and test, checked when the
@@ -582,20 +676,23 @@ class Glide(BaseModel):
         return check_float(value, name, 0)
 
     @staticmethod
-    def _check_steps(value, name) -> Optional[Union[int, str]]:
-        """None, an int in [1, 1000] or a respacing string (checked)."""
+    def _check_steps(value, name, num_train_timesteps: int = 1000
+                     ) -> Optional[Union[int, str]]:
+        """None, an int in [1, T] or a respacing string (checked), with T
+        the training process's steps."""
         if value is None:
             return None
-        expected = (f"{name} must be an int in [1, 1000] or a respacing "
-                    "string ('100', 'fast27', 'ddim50', '10,10,3,2,2')")
+        expected = (f'{name} must be an int in [1, {num_train_timesteps}] or '
+                    "a respacing string ('100', 'fast27', 'ddim50', "
+                    "'10,10,3,2,2')")
         if isinstance(value, str):
             try:
-                space_timesteps(1000, value)
+                space_timesteps(num_train_timesteps, value)
             except (ValueError, TypeError) as err:
                 raise ValueError(f'{expected}, got {value!r}: {err}') from None
             return value
         try:
-            return check_int(value, name, 1, 1000)
+            return check_int(value, name, 1, num_train_timesteps)
         except ValueError:
             raise ValueError(f'{expected}, got {describe(value)}') from None
 
@@ -648,12 +745,6 @@ class Glide(BaseModel):
                 'for its samples and text features alone, more than the '
                 f'{total / 2**30:,.1f} GiB of {self.device}: sample in '
                 'smaller batches')
-
-    @staticmethod
-    def _num_steps(scheduler, steps) -> int:
-        return len(space_timesteps(
-            scheduler.num_train_timesteps,
-            scheduler.default_respacing if steps is None else steps))
 
     @staticmethod
     def _check_latents(latents, name, shape) -> Optional[torch.Tensor]:
@@ -824,19 +915,23 @@ class Glide(BaseModel):
     def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
         """GLIDE's objective: eps MSE plus the variational bound term of the
         learned-range variance (improved DDPM's hybrid loss: the bound is
-        weighted ``vb_weight`` x T, with the eps output frozen in it).
+        weighted ``vb_weight`` x T, with the eps output frozen in it). With a
+        scheduler whose ``prediction_type`` is ``'v'``, the MSE is the
+        velocity's instead of eps'.
 
         ``train_cfg``: ``stage`` (``'base'`` or ``'upsample'``), ``p_uncond``
         (caption dropout for classifier-free guidance, 0.2), ``vb_weight``
         (0.001), ``seed``, ``min_snr_gamma`` (None: the paper's
-        objective) and ``low_freq_noise`` (0: the paper's white noise).
-        Inpainting networks get random rectangle masks.
+        objective), ``min_snr_floor`` (0) and ``low_freq_noise`` (0: the
+        paper's white noise). Inpainting networks get random rectangle masks.
 
         ``min_snr_gamma`` = g weights each sample's eps MSE by
-        ``min(SNR(t), g) / SNR(t)`` (Min-SNR-g, Hang et al., 2023): the
-        low-noise steps, whose large eps errors otherwise dominate the
-        gradient but hardly depend on the caption, count less, which makes a
-        small model learn its captions in far fewer iterations.
+        ``min(SNR(t), g) / SNR(t)`` (v MSE: ``/ (SNR(t) + 1)``; Min-SNR-g,
+        Hang et al., 2023): the low-noise steps, whose large eps errors
+        otherwise dominate the gradient but hardly depend on the caption,
+        count less, which makes a small model learn its captions in far
+        fewer iterations. ``min_snr_floor`` = f (v only) keeps the x_0
+        weight of the noisiest steps at f or more (:func:`min_snr_weight`).
 
         ``low_freq_noise`` = s draws the training noise from
         :func:`low_frequency_noise`: white noise plus s x noise constant over
@@ -871,7 +966,7 @@ class Glide(BaseModel):
             low = nn.functional.interpolate(
                 x_start, (self.unet.image_size, ) * 2, mode='area')
             cond['low_res'] = quantize_8bit(low)
-        if isinstance(unet, (InpaintText2ImUNet, SuperResInpaintText2ImUNet)):
+        if unet.takes_inpaint:
             mask = random_rectangle_masks(batch, unet.image_size, device)
             cond.update(inpaint_image=x_start, inpaint_mask=mask)
         t = torch.randint(0, process.num_timesteps, (batch, ), device=device)
@@ -880,14 +975,13 @@ class Glide(BaseModel):
         x_t = process.q_sample(x_start, t, noise)
         tokens, mask = self.tokenizer(prompts, device=device)
         out = unet(x_t, t, tokens=tokens, mask=mask, **cond).float()
-        c = x_start.shape[1]
-        eps = out[:, :c]
-        mse = ((noise - eps)**2).mean(dim=(1, 2, 3))
-        gamma = cfg.get('min_snr_gamma')
-        if gamma is not None:
-            mse = mse * min_snr_weight(process, t, float(gamma))
-        frozen = torch.cat([eps.detach(), out[:, c:]], dim=1)
-        vb = vb_terms_bpd(process, frozen, x_start, x_t, t)
+        gamma, floor = cfg.get('min_snr_gamma'), cfg.get('min_snr_floor')
+        weight = None
+        if gamma is not None or floor:
+            weight = min_snr_weight(process, t, gamma,
+                                    scheduler.prediction_type, floor or 0)
+        mse, vb = hybrid_loss(process, out, x_start, x_t, t, noise,
+                              scheduler.prediction_type, weight)
         weight = float(cfg.get('vb_weight', 0.001)) * process.num_timesteps
         return dict(loss_mse=mse.mean(), loss_vb=weight * vb.mean())
 
@@ -938,26 +1032,6 @@ def _device_memory(device: torch.device) -> Optional[int]:
         except (ValueError, OSError, AttributeError):
             return None
     return None
-
-
-def min_snr_weight(process, t: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Min-SNR-gamma weight of the eps loss, ``min(SNR, gamma) / SNR``, with
-    ``SNR(t) = abar_t / (1 - abar_t)``.
-
-    Args:
-        process: The training process (its ``alphas_cumprod``).
-        t (Tensor): Timesteps, (B,).
-        gamma (float): The SNR cap, > 0 (5 in the paper).
-
-    Returns:
-        Tensor: (B,) weights in (0, 1].
-    """
-    if not gamma > 0:
-        raise ValueError(f'train_cfg.min_snr_gamma must be > 0, got {gamma}')
-    abar = torch.as_tensor(process.alphas_cumprod, dtype=torch.float64,
-                           device=t.device)[t]
-    snr = abar / (1 - abar)
-    return (snr.clamp(max=gamma) / snr).float()
 
 
 def low_frequency_noise(shape, device, strength: float) -> torch.Tensor:

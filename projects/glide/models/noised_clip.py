@@ -296,8 +296,7 @@ class NoisedCLIP(nn.Module):
             grad = torch.autograd.grad(loss, x_var)[0]
         return (grad * scale).to(x.dtype)
 
-    def guidance_fn(self, prompts: Sequence[str], scale: float,
-                    scheduler=None, device=None) -> Callable:
+    def guidance_fn(self, prompts: Sequence[str], scale: float) -> Callable:
         """A ``(x, t) -> gradient`` function for the samplers, with the
         prompts' text embeddings computed once."""
         with torch.no_grad():

@@ -97,9 +97,6 @@ class GlideAttentionBlock(MultiHeadAttentionBlock):
     come precomputed from :meth:`project_text`.
     """
 
-    #: False: the reference's einsum attention (the benchmark's baseline).
-    use_sdpa = True
-
     def __init__(self, *args, use_new_attention_order: bool = False, **kwargs):
         if use_new_attention_order:
             raise ValueError('GLIDE uses the legacy attention order; '
@@ -107,6 +104,9 @@ class GlideAttentionBlock(MultiHeadAttentionBlock):
         super().__init__(*args, **kwargs)
         # mmagic's attention submodule holds no weights; SDPA replaces it.
         del self.attention
+        #: False: the reference's einsum attention (the benchmark's
+        #: baseline); see :meth:`Text2ImUNet.set_sdpa`.
+        self.use_sdpa = True
 
     def project_text(self, xf_out: torch.Tensor) -> torch.Tensor:
         """Text keys/values (B, 2C, L) from transformer tokens (B, W, L)."""
@@ -164,6 +164,12 @@ class Text2ImUNet(DenoisingUnet):
         **kwargs: Other :class:`DenoisingUnet` arguments (``norm_cfg``,
             ``use_scale_shift_norm``, ``resblock_updown``, ...).
     """
+
+    #: What the network takes besides x_t and the prompt (a variant's
+    #: capabilities, read by :class:`Glide`): the low-res image to upsample,
+    #: and the known image and mask to inpaint.
+    takes_low_res = False
+    takes_inpaint = False
 
     def __init__(self,
                  image_size: int = 64,
@@ -256,6 +262,14 @@ class Text2ImUNet(DenoisingUnet):
     def network_in_channels(image_channels: int) -> int:
         """Channels the first conv sees, from the image's channels."""
         return image_channels
+
+    def set_sdpa(self, enabled: bool = True) -> 'Text2ImUNet':
+        """Attention of this network's blocks: torch's fused
+        ``scaled_dot_product_attention`` (the default) or the reference's
+        einsum (the benchmark's baseline)."""
+        for block in self.attention_blocks:
+            block.use_sdpa = bool(enabled)
+        return self
 
     def init_weights(self, pretrained=None):
         """Reference initialisation: mmagic's zero-init of each residual
@@ -415,6 +429,8 @@ class SuperResText2ImUNet(Text2ImUNet):
     """GLIDE's super-resolution UNet (64->256 by default): the low-res image,
     bilinearly resized to the output size, is concatenated to ``x``."""
 
+    takes_low_res = True
+
     def __init__(self, image_size: int = 256,
                  resblocks_per_downsample: int = 2, **kwargs):
         super().__init__(image_size=image_size,
@@ -435,6 +451,8 @@ class InpaintText2ImUNet(Text2ImUNet):
     """GLIDE's inpainting UNet: ``x``, the masked known image and the mask
     (1 = keep, 0 = fill) are concatenated."""
 
+    takes_inpaint = True
+
     @staticmethod
     def network_in_channels(image_channels: int) -> int:
         return image_channels * 2 + 1
@@ -449,6 +467,8 @@ class InpaintText2ImUNet(Text2ImUNet):
 class SuperResInpaintText2ImUNet(SuperResText2ImUNet):
     """GLIDE's super-resolution inpainting UNet: the inpainting inputs, then
     the upsampled low-res image."""
+
+    takes_inpaint = True
 
     @staticmethod
     def network_in_channels(image_channels: int) -> int:

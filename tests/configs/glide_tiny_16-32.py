@@ -1,8 +1,9 @@
 # A tiny GLIDE cascade (16x16 base, 16->32 upsampler, 2-layer width-32 text
 # transformer): the shapes of the reference's golden test models. It samples
 # in seconds on a CPU; with random weights its images are noise-like. Used by
-# the tests and by the README's demo before a trained model exists.
-_base_ = './glide_ddim-classifier-free_laion-64-256.py'
+# the tests (test-only configs live in tests/configs).
+_base_ = ('../../projects/glide/configs/'
+          'glide_ddim-classifier-free_laion-64-256.py')
 
 _tiny = dict(
     base_channels=32,
