@@ -3,10 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test
+.PHONY: setup browser demo web test
 
 setup:
 	@bash tools/setup_env.sh
+
+# Chromium and chromedriver (Debian packages) for the web demo's browser test.
+browser:
+	@bash tools/setup_browser.sh
 
 # The main job: the shipped demo model (a small GLIDE trained here on the
 # procedural shapes dataset, checkpoints/glide_shapes-32.safetensors) draws
@@ -25,6 +29,12 @@ demo: setup
 	    --config $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
 	    --out outputs/demo.png
 
+# The web page (tools/web_demo.py): prompt to images in the browser, served
+# on http://127.0.0.1:7860 (this machine only; WEB_ARGS='--port 7861' etc.).
+WEB_ARGS ?=
+web: setup
+	$(PY) tools/web_demo.py $(CONFIG) $(CHECKPOINT) $(WEB_ARGS)
+
 # The test suite (pytest's exit code 5, "no tests collected", is not a failure).
-test: setup
+test: setup browser
 	$(PY) -m pytest tests $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -39,8 +39,8 @@ def load(config, checkpoint, sampler=None, device='cpu'):
     from mmengine import Config
     from mmagic.apis import init_model
     cfg = Config.fromfile(config)
-    if sampler:
-        cfg.model.diffusion_scheduler = dict(type=sampler)
+    if sampler:  # the config's other settings (prediction_type) kept
+        cfg.model.diffusion_scheduler.type = sampler
     return init_model(cfg, checkpoint, device=device)
 
 

@@ -178,6 +178,15 @@ def read_image(path, size, what, mode):
     return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
 
 
+def save_png(image, path, settings):
+    """Save a PIL image as PNG with ``settings`` as JSON text metadata
+    (key ``glide``; read back with ``Image.open(path).text['glide']``)."""
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text('glide', json.dumps(settings))
+    image.save(path, format='PNG', pnginfo=info)
+
+
 def build_model(cfg, checkpoint, device):
     """mmagic's ``init_model`` without importing ``mmagic.apis`` (its
     inferencers take about 2 s to import)."""
@@ -209,7 +218,7 @@ def main(argv=None):
     import torch
     from mmengine import Config
     from mmengine.registry import init_default_scope
-    from PIL import Image, PngImagePlugin
+    from PIL import Image
     from torchvision.utils import make_grid
 
     import projects.glide.models  # noqa: F401  (registers GLIDE)
@@ -325,9 +334,7 @@ def main(argv=None):
         device=args.device, threads=torch.get_num_threads(), zoom=args.zoom,
         seconds=round(sample_s, 2))
     if keeps_settings:
-        info = PngImagePlugin.PngInfo()
-        info.add_text('glide', json.dumps(settings))
-        image.save(args.out, pnginfo=info)
+        save_png(image, args.out, settings)
     else:
         image.save(args.out)
     print(f'wrote {args.out}: {len(prompts)} samples of '

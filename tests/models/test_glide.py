@@ -138,6 +138,44 @@ def test_denoise_calls_back_after_every_step(model):
                for c in calls)  # the clipped x_0 predictions
 
 
+def test_infer_reports_progress_over_both_stages_and_can_be_stopped(model):
+    """infer's callback(done, total) counts the steps of every stage (what
+    a UI's progress bar shows); an exception it raises stops sampling."""
+    calls = []
+    model.infer(prompt='a cat', num_inference_steps=3,
+                num_inference_steps_up='5', seed=0,
+                callback=lambda done, total: calls.append((done, total)))
+    assert calls == [(done, 8) for done in range(1, 9)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(done, total):
+        calls.append(done)
+        if done == 2:
+            raise Stop
+
+    calls.clear()
+    with pytest.raises(Stop):
+        model.infer(prompt='a cat', num_inference_steps=3, seed=0,
+                    callback=stop_at_2)
+    assert calls == [1, 2]
+    with pytest.raises(TypeError, match='callback must be a function'):
+        model.infer(prompt='a cat', callback='print')
+
+
+def test_a_config_sampler_type_can_be_swapped_with_diffusers_args():
+    """MMagic's released configs give EditDDIMScheduler diffusers' DDIM
+    arguments; swapping the type for another GLIDE sampler (--sampler, the
+    web page) drops them instead of failing."""
+    from projects.glide.models.glide import build_scheduler
+    cfg = dict(type='EditDDIMScheduler', timestep_respacing='ddim10',
+               set_alpha_to_one=False, steps_offset=1)
+    for kind in ('GlideAncestralScheduler', 'GlideDPMSolverScheduler'):
+        scheduler = build_scheduler(dict(cfg, type=kind))
+        assert type(scheduler).__name__ == kind
+
+
 def test_cascade_follows_reference_recipe(model, monkeypatch):
     """The upsampler sees the 8-bit quantised base sample and the prompt,
     over fast27 DDIM, from noise scaled by 0.997."""

@@ -21,3 +21,16 @@ def test_guidance_and_sampler_tables(tmp_path):
     assert (tmp_path / 't.md').read_text().startswith('Classifier-free')
     text = main(common + ['--precision'])
     assert 'PSNR' in text and '| bfloat16 |' in text
+
+
+def test_a_sampler_row_keeps_the_configs_prediction_type(tmp_path):
+    """The sampler table swaps only the sampler's type: a v-predicting
+    model stays v-predicting (and its min_snr_floor stays valid)."""
+    from tools.eval_shapes import load
+    model = init_model(CONFIG, None, device='cpu')
+    ckpt = str(tmp_path / 'shapes.safetensors')
+    save_state_dict(model.state_dict(), ckpt)
+    for kind in ('GlideAncestralScheduler', 'GlideDDIMScheduler'):
+        scheduler = load(CONFIG, ckpt, kind).diffusion_scheduler
+        assert type(scheduler).__name__ == kind
+        assert scheduler.prediction_type == 'v'

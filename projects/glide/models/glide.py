@@ -31,15 +31,29 @@ _FOREIGN_SCHEDULER_ARGS = ('set_alpha_to_one', 'steps_offset', 'trained_betas',
                            'beta_start', 'beta_end', 'rescale_betas_zero_snr')
 
 
-def _build_scheduler(cfg) -> GlideBaseScheduler:
+def build_scheduler(cfg) -> GlideBaseScheduler:
+    """Build a GLIDE sampler from its config (or check a built one).
+
+    MMagic's released configs name ``EditDDIMScheduler`` with diffusers'
+    DDIM arguments (:data:`_FOREIGN_SCHEDULER_ARGS`); the alias is mapped to
+    ``GlideDDIMScheduler`` and those arguments, meaningless to GLIDE's own
+    process, are dropped for every sampler type, so that a config's ``type``
+    can be swapped for another sampler (``--sampler``, the web demo).
+
+    Args:
+        cfg (dict | GlideBaseScheduler): A ``DIFFUSION_SCHEDULERS`` config,
+            or a built scheduler.
+
+    Returns:
+        GlideBaseScheduler: The sampler.
+    """
     if not isinstance(cfg, dict):
         scheduler = cfg
     else:
         cfg = deepcopy(cfg)
         cfg['type'] = _SCHEDULER_ALIASES.get(cfg.get('type'), cfg.get('type'))
-        if cfg['type'] == 'GlideDDIMScheduler':
-            for key in _FOREIGN_SCHEDULER_ARGS:
-                cfg.pop(key, None)
+        for key in _FOREIGN_SCHEDULER_ARGS:
+            cfg.pop(key, None)
         scheduler = DIFFUSION_SCHEDULERS.build(cfg)
     if not isinstance(scheduler, GlideBaseScheduler):
         raise TypeError('GLIDE needs one of its own schedulers '
@@ -158,7 +172,7 @@ class Glide(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.unet = unet if isinstance(unet, nn.Module) else MODELS.build(unet)
-        self.diffusion_scheduler = _build_scheduler(diffusion_scheduler)
+        self.diffusion_scheduler = build_scheduler(diffusion_scheduler)
         self.unet_up = None
         self.diffusion_scheduler_up = None
         if unet_up is not None:
@@ -169,7 +183,7 @@ class Glide(BaseModel):
                     type='GlideDDIMScheduler',
                     beta_schedule='linear',
                     timestep_respacing='fast27')
-            self.diffusion_scheduler_up = _build_scheduler(
+            self.diffusion_scheduler_up = build_scheduler(
                 diffusion_scheduler_up)
         elif diffusion_scheduler_up is not None:
             raise ValueError('diffusion_scheduler_up is set but unet_up is '
@@ -357,7 +371,9 @@ class Glide(BaseModel):
               negative_prompt: Optional[Prompts] = None,
               height: Optional[int] = None,
               width: Optional[int] = None,
-              return_low_res: bool = False) -> Dict[str, torch.Tensor]:
+              return_low_res: bool = False,
+              callback: Optional[Callable[[int, int], None]] = None
+              ) -> Dict[str, torch.Tensor]:
         """Generate images from prompts (the MMagic Quick Start call).
 
         Numbers may be Python numbers, numpy scalars or 0-d tensors. Every
@@ -401,6 +417,10 @@ class Glide(BaseModel):
             height, width (int, optional): Output size; must be the model's
                 (accepted for mmagic's ``Text2ImageInferencer``).
             return_low_res (bool): Also return the base stage's samples.
+            callback (callable, optional): Called after every step of every
+                stage as ``callback(done, total)`` (steps done so far, steps
+                of all stages): progress for a UI. An exception it raises
+                stops sampling and propagates (how a UI cancels).
 
         Returns:
             dict: ``samples`` (B, 3, H, W) float32 in [-1, 1]; with
@@ -416,6 +436,9 @@ class Glide(BaseModel):
             latents=latents, latents_up=latents_up, seed=seed,
             generator=generator, upsample_temp=upsample_temp,
             negative_prompt=negative_prompt, height=height, width=width)
+        if callback is not None and not callable(callback):
+            raise TypeError('callback must be a function called as '
+                            f'callback(done, total), got {callback!r}')
         # 2. Set each stage's timesteps; the progress bar counts them all.
         self.diffusion_scheduler.set_timesteps(a.steps)
         total = len(self.diffusion_scheduler.timesteps)
@@ -424,11 +447,20 @@ class Glide(BaseModel):
             total += len(self.diffusion_scheduler_up.timesteps)
         show = show_progress and is_main_process()
         bar = tqdm(total=total, desc='GLIDE base', disable=not show)
+        done = 0
+
+        def on_step(*_):
+            nonlocal done
+            done += 1
+            bar.update(1)
+            if callback is not None:
+                callback(done, total)
+
         try:
             with bar if show else nullcontext():
                 # 3. The base model from noise, classifier-free guided (and
                 #    CLIP guided with a classifier_scale).
-                low_res = self._sample_stage('base', a, a.latents, bar)
+                low_res = self._sample_stage('base', a, a.latents, on_step)
                 x = low_res
                 # 4. The upsampler from the 8-bit base sample, unguided.
                 if self.unet_up is not None:
@@ -436,7 +468,7 @@ class Glide(BaseModel):
                     noise = self._start_noise(a.latents_up, a.shape_up,
                                               a.generator, self.device)
                     x = self._sample_stage('upsample', a,
-                                           noise * a.upsample_temp, bar,
+                                           noise * a.upsample_temp, on_step,
                                            quantize_8bit(low_res))
         except MemoryError as err:  # Python's own has no message
             raise MemoryError(
@@ -451,7 +483,7 @@ class Glide(BaseModel):
         return result
 
     def _sample_stage(self, stage: str, a: 'SamplingInputs',
-                      x: torch.Tensor, bar: tqdm,
+                      x: torch.Tensor, on_step: Callable,
                       low_res: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Sample one stage of the cascade (timesteps already set).
 
@@ -459,7 +491,7 @@ class Glide(BaseModel):
             stage (str): ``'base'`` or ``'upsample'``.
             a (SamplingInputs): From :meth:`check_inputs`.
             x (Tensor): The stage's x_T.
-            bar (tqdm): Advanced once per step.
+            on_step (callable): Called once after every step.
             low_res (Tensor, optional): The upsampler's 8-bit low-res input.
 
         Returns:
@@ -487,7 +519,7 @@ class Glide(BaseModel):
                 guidance_scale=a.guidance_scale if guided else None,
                 cond=cond, denoised_fn=paste, generator=a.generator,
                 guidance_fn=guidance_fn,
-                callback=lambda *_: bar.update(1))
+                callback=on_step)
         except FloatingPointError as err:
             raise FloatingPointError(f'{stage} {err}') from None
 
