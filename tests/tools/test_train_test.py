@@ -95,6 +95,33 @@ def test_resume_continues_exactly(tmp_path, data_root):
             assert torch.equal(a[key][k], b[key][k]), (key, k)
 
 
+def test_load_from_a_published_safetensors_starts_model_and_ema(
+        tmp_path, data_root):
+    """A second stage starts from published float16 weights (a bare state
+    dict, as tools/train_shapes.sh does): the model and its EMA both start
+    from them (with the learning rate at 0 they stay there). mmengine's
+    EMAHook reads ``checkpoint['state_dict']`` on ``load_from``, which a
+    bare safetensors file lacked (KeyError before the loader wrapped it)."""
+    opts = {'train_cfg.max_iters': 2, 'train_cfg.val_interval': 100,
+            'default_hooks.checkpoint.interval': 2}
+    train(tmp_path / 'stage1', data_root, **opts)
+    from tools.publish_checkpoint import main as publish
+    published = tmp_path / 'stage1.safetensors'
+    publish([str(tmp_path / 'stage1' / 'iter_2.pth'), str(published)])
+    train(tmp_path / 'stage2', data_root, **dict(
+        opts, load_from=str(published), **{'optim_wrapper.optimizer.lr': 0.0}))
+    from safetensors.torch import load_file
+    start = load_file(str(published))
+    end = torch.load(tmp_path / 'stage2' / 'iter_2.pth', weights_only=False)
+    for key in ('state_dict', 'ema_state_dict'):  # EMA, raw weights
+        weights = {k.replace('module.', '', 1): v
+                   for k, v in end[key].items() if k != 'steps'}
+        assert weights.keys() == start.keys(), key
+        for k, v in start.items():  # the EMA update rounds (~1e-8)
+            torch.testing.assert_close(weights[k], v.float(), rtol=0,
+                                       atol=1e-6, msg=f'{key}: {k}')
+
+
 def test_test_tool_writes_grids_and_metrics(tmp_path, data_root):
     train(tmp_path / 'train', data_root, **{'train_cfg.max_iters': 4,
                                             'train_cfg.val_interval': 100})

@@ -1,14 +1,17 @@
 # A small GLIDE (32x32, 10M parameters, 6.4M of them the GPT-2 token
 # embedding) trained from scratch on the procedural shapes dataset, on a
-# 2-core CPU: two gloo DDP processes of 16 images and 1 thread each, about
-# 1.15 s per step of 32 images, 4000 steps in 77 minutes with the 4
-# validations (measured 2026-11-23):
+# 2-core CPU: two gloo DDP processes of 16 images and 1 thread each. This
+# config is stage 1 (4000 steps from scratch); the shipped weights
+# (checkpoints/glide_shapes-32.safetensors) add stage 2,
+# glide_shapes-32_stage2.py (4000 more steps from stage 1's EMA weights),
+# and this config is the one to sample them with. Both stages, the
+# datasets and the publishing, in one command:
+#   bash tools/train_shapes.sh
+# Stage 1 alone:
 #   python tools/make_shapes_dataset.py --out data/shapes --num 20000 --size 32
 #   python tools/make_shapes_dataset.py --out data/shapes_val --num 64 \
 #       --seed 12345 --size 32
 #   bash tools/dist_train.sh projects/glide/configs/glide_shapes-32.py 2
-#   python tools/publish_checkpoint.py work_dirs/glide_shapes-32/iter_4000.pth \
-#       checkpoints/glide_shapes-32.safetensors --dtype float16
 # (one process: tools/train.py CONFIG --cfg-options
 # train_dataloader.batch_size=32, the same 32 images per step.)
 # Validation samples the held-out prompts of data/shapes_val (another scene

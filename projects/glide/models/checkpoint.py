@@ -329,7 +329,13 @@ def register_safe_checkpoint_loader() -> None:
         filename = os.path.expanduser(filename)
         if not os.path.isfile(filename):
             raise FileNotFoundError(f'{filename} can not be found.')
-        return read_checkpoint(filename, map_location or 'cpu')
+        checkpoint = read_checkpoint(filename, map_location or 'cpu')
+        if 'state_dict' not in checkpoint:
+            # A bare state dict (a .safetensors file): in mmengine's form, so
+            # that hooks reading checkpoint['state_dict'] on ``load_from``
+            # (EMAHook copies it into the averaged model) find it.
+            checkpoint = {'state_dict': checkpoint}
+        return checkpoint
 
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
                                      force=True)
