@@ -7,10 +7,12 @@ reference's starting noise and, for the ancestral sampler, its step noise.
 
 The golden traces are in tests/data (tools/make_reference_fixtures.py).
 Tolerances: 1e-4. The upsamplers' 27 DDIM steps from t=997 on the linear
-schedule amplify float32 rounding: two float32 runs that differ only in the
-order of their operations (ours and the reference's) end about 1e-4 apart
-there, how far depending on the case's random draw, so that comparison
-allows 2e-4.
+schedule amplify float32 rounding, and the golden trace carries the
+reference's own: the same loop run in float64 on the same weights ends
+2.0e-4 (upsample) and 0.8e-4 (upsample_inpaint) from the golden float32
+trace, while our float32 run ends 0.6e-4 and 0.9e-4 from our float64 one.
+So those comparisons allow 4e-4, about 1e-4 of the trace's range (3.6).
+A wrong step (eta, timesteps, variance, paste-back) is off by 1e-2 or more.
 """
 import pytest
 import torch
@@ -81,5 +83,5 @@ def test_upsampler_fast27_trajectory_matches_reference(case, manifest):
                       callback=lambda i, t, x, x0: trajectory.append(x))
     err = max_abs(torch.stack(trajectory), data['sample.ddim_trajectory'])
     print(f'{case} fast27 ddim: max abs diff {err:.2e}')
-    assert err <= 2e-4
-    assert max_abs(x, data['sample.ddim_out']) <= 2e-4
+    assert err <= 4e-4
+    assert max_abs(x, data['sample.ddim_out']) <= 4e-4
