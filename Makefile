@@ -12,9 +12,10 @@ setup:
 browser:
 	@bash tools/setup_browser.sh
 
-# The main job: the shipped demo model (a small GLIDE trained here on the
-# procedural shapes dataset, checkpoints/glide_shapes-32.safetensors) draws
-# 4 samples for each prompt into one PNG grid, enlarged 4x. Any prompt works
+# The main job: the shipped demo cascade (a small GLIDE trained here on the
+# procedural shapes dataset, checkpoints/glide_shapes-32.safetensors: a
+# 32 px base model and its 32->64 upsampler) draws 4 samples for each prompt
+# into one PNG grid of 64 px images, enlarged 2x. Any prompt works
 # (GLIDE's tokenizer), but the model only knows shapes captions:
 #   make demo PROMPTS='"a small green circle at the top left on a gray background"'
 # CONFIG=... CHECKPOINT=... samples another model.
@@ -22,10 +23,10 @@ PROMPTS ?= "a large red circle in the top left corner, black background" \
 	"a small blue square in the bottom right corner, white background" \
 	"a large yellow triangle in the top right corner, gray background" \
 	"a small green square in the bottom left corner, black background"
-CONFIG ?= projects/glide/configs/glide_shapes-32.py
+CONFIG ?= projects/glide/configs/glide_shapes-32-64.py
 CHECKPOINT ?= checkpoints/glide_shapes-32.safetensors
 demo: setup
-	$(PY) tools/glide_sample.py $(PROMPTS) --batch-size 4 --seed 0 --zoom 4 \
+	$(PY) tools/glide_sample.py $(PROMPTS) --batch-size 4 --seed 0 --zoom 2 \
 	    --config $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
 	    --out outputs/demo.png
 

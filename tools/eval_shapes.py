@@ -4,12 +4,26 @@ judge (no downloaded weights).
     python tools/eval_shapes.py --checkpoint CKPT               # guidance table
     python tools/eval_shapes.py --checkpoint CKPT --samplers    # samplers/steps
     python tools/eval_shapes.py --checkpoint CKPT --precision   # bf16 vs fp32
+    python tools/eval_shapes.py --clip \
+        --config projects/glide/configs/glide_shapes-32-clip.py \
+        --checkpoint CKPT                      # classifier-free vs CLIP
+    python tools/eval_shapes.py --inpaint \
+        --config projects/glide/configs/glide_shapes-32-inpaint.py \
+        --checkpoint INPAINT_CKPT --baseline BASE_CKPT            # inpainting
 
 Prompts are held-out captions (scenes of another seed than the training
 set's); each gets ``--per-prompt`` samples. Caption accuracy is the judge's
 per-attribute agreement with the prompt (and ``all``: every attribute
 right); diversity is the mean, over prompts, of the mean pairwise RMS
 distance between that prompt's samples (pixels in [0, 1]).
+
+``--inpaint`` erases the quadrant that holds the shape of each held-out
+scene and asks for another shape of another colour (the rest of the caption
+kept); the judge reads the whole result against the new caption, and the
+known region's largest change is reported in 8-bit levels. ``--baseline``
+adds the row of a base checkpoint loaded into the inpainting network with
+zero weights for the extra channels (train_cfg.init_from_base): the base
+model with the x_0 paste-back alone, where fine-tuning starts.
 """
 import argparse
 import os
@@ -38,7 +52,7 @@ SAMPLERS = [
 def load(config, checkpoint, sampler=None, device='cpu'):
     from mmengine import Config
     from mmagic.apis import init_model
-    cfg = Config.fromfile(config)
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
     if sampler:  # the config's other settings (prediction_type) kept
         cfg.model.diffusion_scheduler.type = sampler
     return init_model(cfg, checkpoint, device=device)
@@ -50,17 +64,22 @@ def prompts_of(n, seed):
 
 
 def sample(model, prompts, per_prompt, steps, guidance, seed, batch=128,
-           **kw):
-    """(len(prompts) * per_prompt, 3, H, W) samples, prompt-major."""
+           init_image=None, mask=None, classifier_scale=0.0):
+    """(len(prompts) * per_prompt, 3, H, W) samples, prompt-major
+    (``init_image`` and ``mask``: one per sample, for inpainting;
+    ``classifier_scale``: CLIP guidance)."""
     import torch
     rows = [p for p in prompts for _ in range(per_prompt)]
     out = []
     gen = torch.Generator().manual_seed(seed)
     for i in range(0, len(rows), batch):
+        inpaint = {} if mask is None else dict(
+            init_image=init_image[i:i + batch], mask=mask[i:i + batch])
         out.append(model.infer(prompt=rows[i:i + batch],
                                guidance_scale=guidance,
                                num_inference_steps=steps, generator=gen,
-                               **kw)['samples'])
+                               classifier_scale=classifier_scale,
+                               **inpaint)['samples'])
     return torch.cat(out), rows
 
 
@@ -85,25 +104,57 @@ def table(header, rows):
     return '\n'.join(lines)
 
 
-def guidance_table(args, model):
+def _guided_rows(args, model, settings):
+    """One row per (label, guidance_scale, classifier_scale) setting."""
     rows = []
     prompts = prompts_of(args.prompts, args.prompt_seed)
-    for g in args.scales:
+    for label, g, c in settings:
         start = time.time()
         samples, captions = sample(model, prompts, args.per_prompt,
-                                   args.steps, g, args.seed, args.batch)
+                                   args.steps, g, args.seed, args.batch,
+                                   classifier_scale=c)
         per_sample = (time.time() - start) / len(captions)
         acc = score(samples, captions, args.per_prompt)
-        rows.append([g] + [f'{acc[k]:.2f}' for k in KEYS] +
+        rows.append(label + [f'{acc[k]:.2f}' for k in KEYS] +
                     [_diversity(acc), f'{per_sample:.3f}'])
         print(rows[-1], flush=True)
+    return rows
+
+
+def guidance_table(args, model):
+    rows = _guided_rows(args, model, [([g], g, 0.0) for g in args.scales])
     sampler = type(model.diffusion_scheduler).__name__
     title = (f'Classifier-free guidance on the shapes model: {sampler}, '
-             f'{args.steps} steps, {len(prompts)} held-out prompts x '
+             f'{args.steps} steps, {args.prompts} held-out prompts x '
              f'{args.per_prompt} samples')
     return title + '\n\n' + table(
         ['guidance'] + [f'acc {k}' for k in KEYS] + ['diversity', 's/sample'],
         rows)
+
+
+def clip_table(args, model):
+    """Classifier-free guidance (``--scales``), CLIP guidance of the
+    text-conditional model (``--clip-scales``, guidance_scale 1) and of the
+    unconditional one (guidance_scale 0: the empty caption's prediction,
+    the prompt reaches the sample through CLIP alone), and both
+    (``--guidance`` with each CLIP scale); same prompts and seeds."""
+    if model.classifier is None:
+        raise SystemExit('--clip needs a config with a CLIP guide '
+                         '(glide_shapes-32-clip.py)')
+    settings = [(['classifier-free', g, 0], g, 0.0) for g in args.scales]
+    settings += [(['CLIP', 1, c], 1.0, c) for c in args.clip_scales]
+    settings += [(['CLIP, unconditional model', 0, c], 0.0, c)
+                 for c in args.clip_scales]
+    settings += [(['both', args.guidance, c], args.guidance, c)
+                 for c in args.clip_scales]
+    rows = _guided_rows(args, model, settings)
+    sampler = type(model.diffusion_scheduler).__name__
+    title = (f'Classifier-free guidance vs CLIP guidance on the shapes model: '
+             f'{sampler}, {args.steps} steps, {args.prompts} held-out '
+             f'prompts x {args.per_prompt} samples')
+    return title + '\n\n' + table(
+        ['guidance', 'guidance_scale', 'classifier_scale'] +
+        [f'acc {k}' for k in KEYS] + ['diversity', 's/sample'], rows)
 
 
 def sampler_table(args):
@@ -149,6 +200,104 @@ def precision_table(args):
                                   ['s'], rows)
 
 
+def inpaint_task(n, seed, size):
+    """Held-out scenes with their shape's quadrant erased.
+
+    Returns:
+        (images (n, 3, size, size) in [-1, 1], masks (n, 1, size, size),
+        1 = keep, new captions): each caption asks for the next shape
+        (circle -> square -> triangle -> circle) in the next colour.
+    """
+    import numpy as np
+    import torch
+    from projects.glide.shapes import make_scenes
+    from projects.glide.shapes.scenes import (COLOURS, SHAPES, make_caption,
+                                              render)
+    colours = list(COLOURS)
+    images, masks, captions = [], [], []
+    for scene in make_scenes(n, seed=seed):
+        a = dict(scene['attributes'])
+        images.append(render(a, size))
+        mask = np.ones((size, size), np.float32)
+        half = size // 2
+        top = half if a['position'].startswith('bottom') else 0
+        left = half if a['position'].endswith('right') else 0
+        mask[top:top + half, left:left + half] = 0
+        masks.append(mask)
+        a['shape'] = SHAPES[(SHAPES.index(a['shape']) + 1) % len(SHAPES)]
+        a['colour'] = colours[(colours.index(a['colour']) + 1) % len(colours)]
+        captions.append(make_caption(a))
+    images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    return (images.float() / 127.5 - 1, torch.from_numpy(np.stack(masks))[:,
+                                                                        None],
+            captions)
+
+
+def save_inpaint_grid(path, images, masks, samples, per_prompt, rows=4,
+                      zoom=4):
+    """A PNG of the first ``rows`` tasks, one per row: the scene, the
+    network's input (the erased region gray) and the ``per_prompt``
+    samples, enlarged ``zoom`` times."""
+    import torch
+    from PIL import Image
+    from torchvision.utils import make_grid
+    cells = []
+    for i in range(0, min(rows * per_prompt, len(images)), per_prompt):
+        cells += [images[i], images[i] * masks[i]]
+        cells += list(samples[i:i + per_prompt])
+    grid = make_grid((torch.stack(cells) + 1) / 2, nrow=per_prompt + 2,
+                     padding=2, pad_value=1.0)
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    image = Image.fromarray(array)
+    image = image.resize((image.width * zoom, image.height * zoom),
+                         Image.NEAREST)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    image.save(path)
+    print(f'wrote {path}')
+
+
+def inpaint_table(args):
+    import torch
+    image_size = None
+    rows = []
+    checkpoints = [('fine-tuned', args.checkpoint)]
+    if args.baseline:
+        checkpoints.insert(0, ('base + paste-back', args.baseline))
+    for name, checkpoint in checkpoints:
+        from mmengine import Config
+        cfg = Config.fromfile(args.config)
+        if name == 'base + paste-back':
+            cfg.model.train_cfg.init_from_base = True
+        model = load(cfg, checkpoint)
+        image_size = model.unet.image_size
+        images, masks, captions = inpaint_task(args.prompts, args.prompt_seed,
+                                               image_size)
+        rep = args.per_prompt
+        images = images.repeat_interleave(rep, 0)
+        masks = masks.repeat_interleave(rep, 0)
+        start = time.time()
+        samples, rows_ = sample(model, captions, rep, args.steps,
+                                args.guidance, args.seed, args.batch,
+                                init_image=images, mask=masks)
+        per_sample = (time.time() - start) / len(rows_)
+        acc = score(samples, rows_, rep)
+        known = ((samples - images).abs() * masks).amax().item() * 127.5
+        rows.append([name] + [f'{acc[k]:.2f}' for k in KEYS] +
+                    [f'{known:.1f}', f'{per_sample:.3f}'])
+        print(rows[-1], flush=True)
+    if args.grid:
+        save_inpaint_grid(args.grid, images, masks, samples, rep)
+    sampler = type(model.diffusion_scheduler).__name__
+    title = (f'Inpainting on the shapes model: the shape\'s quadrant erased, '
+             f'another shape in another colour asked for ({sampler}, '
+             f'{args.steps} steps, guidance {args.guidance}, '
+             f'{args.prompts} held-out scenes x {args.per_prompt} samples, '
+             f'{image_size} px)')
+    return title + '\n\n' + table(
+        ['model'] + [f'acc {k}' for k in KEYS] +
+        ['known region max change (8-bit levels)', 's/sample'], rows)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__,
@@ -169,6 +318,20 @@ def main(argv=None):
     p.add_argument('--guidance', type=float, default=3.0)
     p.add_argument('--samplers', action='store_true')
     p.add_argument('--precision', action='store_true')
+    p.add_argument('--inpaint', action='store_true',
+                   help='the inpainting table (--config an inpainting '
+                   'config)')
+    p.add_argument('--baseline',
+                   help='with --inpaint: a base checkpoint for the '
+                   'paste-back-only row')
+    p.add_argument('--grid', help='with --inpaint: write a PNG of the '
+                   'first scenes, their inputs and the fine-tuned samples')
+    p.add_argument('--clip', action='store_true',
+                   help='classifier-free vs CLIP guidance (--config a '
+                   'config with a CLIP guide, glide_shapes-32-clip.py)')
+    p.add_argument('--clip-scales', type=float, nargs='+',
+                   default=[10, 30, 100],
+                   help='with --clip: the CLIP guidance scales')
     p.add_argument('--out', help='append the tables to this file')
     args = p.parse_args(argv)
     import projects.glide.models  # noqa: F401
@@ -178,6 +341,10 @@ def main(argv=None):
         text = sampler_table(args)
     elif args.precision:
         text = precision_table(args)
+    elif args.inpaint:
+        text = inpaint_table(args)
+    elif args.clip:
+        text = clip_table(args, load(args.config, args.checkpoint))
     else:
         text = guidance_table(args, load(args.config, args.checkpoint))
     print(text)

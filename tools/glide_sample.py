@@ -2,7 +2,8 @@
 
 Examples::
 
-    # the shapes demo model (checkpoints/glide_shapes-32.safetensors)
+    # the shapes demo cascade, 32 px base + 32->64 upsampler
+    # (checkpoints/glide_shapes-32.safetensors)
     python tools/glide_sample.py "a red circle in the top left on a black background"
     python tools/glide_sample.py "an oil painting of a corgi" \
         --config projects/glide/configs/glide_ddim-classifier-free_laion-64-256.py \
@@ -13,10 +14,11 @@ Examples::
         --checkpoint glide-64-256-inpaint.pth --init-image grass.png --mask mask.png
 
 Each prompt gets ``--batch-size`` samples (one row per prompt). Without
-``--config`` the shapes demo config is used, with its checkpoint when
-``checkpoints/glide_shapes-32.safetensors`` exists. Defaults of the guidance
-and the steps come from the config's ``model.test_cfg`` (what validation
-uses), else guidance 3 and the samplers' configured respacing. The settings
+``--config`` the shapes demo cascade (``glide_shapes-32-64.py``) is used,
+with its checkpoint when ``checkpoints/glide_shapes-32.safetensors`` exists.
+Defaults of the guidance and the steps come from the config's
+``model.test_cfg`` (what validation uses), else guidance 3 and the samplers'
+configured respacing. The settings
 actually used are written into the PNG's text metadata (key ``glide``); other
 formats cannot hold them.
 """
@@ -40,7 +42,7 @@ SAMPLERS = {
     'dpm++2m': 'GlideDPMSolverScheduler',
 }
 CONFIG_DIR = os.path.join(ROOT, 'projects', 'glide', 'configs')
-DEMO_CONFIG = os.path.join(CONFIG_DIR, 'glide_shapes-32.py')
+DEMO_CONFIG = os.path.join(CONFIG_DIR, 'glide_shapes-32-64.py')
 DEMO_CHECKPOINT = os.path.join(ROOT, 'checkpoints',
                                'glide_shapes-32.safetensors')
 DTYPES = ('float32', 'bfloat16', 'float16')
@@ -84,7 +86,7 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('prompts', nargs='+', help='one or more prompts')
     p.add_argument('--config', help='model config (default: the shapes demo '
-                   'config, glide_shapes-32.py)')
+                   'cascade, glide_shapes-32-64.py)')
     p.add_argument('--checkpoint', help='weights (.pth or .safetensors); '
                    'without it the weights are random (default: '
                    'checkpoints/glide_shapes-32.safetensors with the default '

@@ -7,6 +7,19 @@ mmengine's EMAHook stores the averaged weights under ``state_dict`` (the raw
 ones under ``ema_state_dict``), so the published weights are the EMA ones.
 Optimizer state and logs are dropped; floats are stored in ``--dtype``
 (``init_model`` casts them back to the model's dtype).
+
+``--merge`` adds the networks of other checkpoints (training or published):
+the shapes file holds the base model, its upsampler and its CLIP guide, each
+trained by its own run with the base network frozen::
+
+    python tools/publish_checkpoint.py \
+        work_dirs/glide_shapes-32-64/iter_1000.pth \
+        checkpoints/glide_shapes-32.safetensors \
+        --merge work_dirs/glide_shapes-32-clip/iter_2000.pth
+
+A tensor that two checkpoints both hold must be equal in them (after the
+cast to ``--dtype``), else nothing is written: merged runs must share the
+networks they did not train.
 """
 import argparse
 import os
@@ -28,15 +41,29 @@ def main(argv=None):
     p.add_argument('out', help='.safetensors or .pth')
     p.add_argument('--dtype', default='float16',
                    choices=['float32', 'float16', 'bfloat16'])
+    p.add_argument('--merge', nargs='+', default=[], metavar='CKPT',
+                   help='add the tensors of these checkpoints (shared '
+                   'tensors must be equal)')
     args = p.parse_args(argv)
     import torch
     from projects.glide.models.checkpoint import (read_checkpoint,
                                                   save_state_dict)
-    ckpt = read_checkpoint(args.checkpoint)
-    state = ckpt['state_dict']
     dtype = getattr(torch, args.dtype)
-    state = {k: v.to(dtype) if v.is_floating_point() else v
-             for k, v in state.items()}
+
+    def weights(path):
+        ckpt = read_checkpoint(path)
+        state = ckpt.get('state_dict', ckpt)  # a published file is bare
+        return ckpt, {k: v.to(dtype) if v.is_floating_point() else v
+                      for k, v in state.items()}
+
+    ckpt, state = weights(args.checkpoint)
+    for other in args.merge:
+        for k, v in weights(other)[1].items():
+            if k in state and not torch.equal(state[k], v):
+                sys.exit(f'publish_checkpoint.py: {k} differs between '
+                         f'{args.checkpoint} and {other}: they do not share '
+                         'that network; nothing written')
+            state[k] = v
     meta = ckpt.get('meta', {})
     save_state_dict(state, args.out, meta={
         'source': os.path.basename(args.checkpoint),

@@ -243,9 +243,15 @@ def test_caption_dropout_empties_prompts(model, monkeypatch):
     assert '' not in seen
 
 
-def test_upsampler_stage_trains_unet_up_from_downsampled_images(model,
-                                                                monkeypatch):
-    model.train_cfg = dict(stage='upsample')
+def test_upsampler_stage_trains_unet_up_from_downsampled_images(
+        monkeypatch):
+    from mmengine import Config
+    cfg = Config.fromfile(TINY)
+    cfg.model.train_cfg = dict(stage='upsample')
+    model = randomize(init_model(cfg, None, device='cpu'))
+    # Only the stage's network is trained (DDP sees no unused parameters).
+    assert not any(p.requires_grad for p in model.unet.parameters())
+    assert all(p.requires_grad for p in model.unet_up.parameters())
     seen = {}
     original = model.unet_up.forward
 
@@ -267,7 +273,7 @@ def test_upsampler_stage_trains_unet_up_from_downsampled_images(model,
 
 def test_wrong_stage_or_size_is_a_clear_error(model):
     model.train_cfg = dict(stage='both')
-    with pytest.raises(ValueError, match="stage must be 'base' or"):
+    with pytest.raises(ValueError, match="stage must be 'base', 'upsample' or 'clip', got 'both'"):
         model(torch.zeros(1, 3, 16, 16), samples('a'), mode='loss')
     model.train_cfg = dict(stage='base')
     with pytest.raises(ValueError, match='32px; the base network takes 16px'):
@@ -330,3 +336,123 @@ def test_inpaint_finetuning_loads_a_base_checkpoint(tmp_path):
                          inpaint_mask=torch.ones(1, 1, 16, 16))
     torch.testing.assert_close(a, b)
     assert math.isfinite(b.sum().item())
+
+
+def test_cascade_and_base_checkpoints_load_where_each_makes_sense(tmp_path):
+    """A cascade checkpoint (unet.* + unet_up.*) loads into a base-only model,
+    which takes its base network; a base checkpoint loads into a cascade
+    that trains its upsampler (train_cfg.stage='upsample'), whose unet_up
+    keeps its initialisation. Anywhere else a missing network is an error."""
+    from mmengine import Config
+    from projects.glide.models.checkpoint import save_state_dict
+    cascade = randomize(init_model(TINY, None, device='cpu'))
+    cascade_path = str(tmp_path / 'cascade.safetensors')
+    save_state_dict(cascade.state_dict(), cascade_path)
+    base_cfg = Config.fromfile(TINY)
+    base_cfg.model.unet_up = None
+    base_cfg.model.diffusion_scheduler_up = None
+    base = init_model(base_cfg, cascade_path, device='cpu')
+    assert base.unet_up is None
+    for key, value in base.state_dict().items():
+        assert torch.equal(value, cascade.state_dict()[key]), key
+    base_path = str(tmp_path / 'base.safetensors')
+    save_state_dict(base.state_dict(), base_path)
+
+    with pytest.raises(KeyError, match='missing keys.*unet_up'):
+        init_model(TINY, base_path, device='cpu')  # sampling needs unet_up
+    up_cfg = Config.fromfile(TINY)
+    up_cfg.model.train_cfg = dict(stage='upsample')
+    trainee = init_model(up_cfg, base_path, device='cpu')
+    for key, value in base.unet.state_dict().items():
+        assert torch.equal(trainee.unet.state_dict()[key], value), key
+    w = trainee.unet_up.in_blocks[0][0].weight
+    assert not torch.equal(w, cascade.unet_up.in_blocks[0][0].weight)
+
+
+def test_clip_stage_trains_the_guide_contrastively():
+    """train_cfg.stage='clip' trains only the noised CLIP, with CLIP's
+    symmetric cross-entropy between captions and noised images (images that
+    share a caption are all its positives); a few steps on four images
+    raise the similarity of each image to its own caption above the
+    others'. (With CLIP's largest temperature, logit scale 100, from the
+    first step, both towers collapse to one direction: measured on this
+    case, similarities equal to 1e-3 after 100 steps; 10 learns.)"""
+    from mmengine import Config
+    cfg = Config.fromfile(str(TEST_CONFIGS / 'glide_tiny_16-32-clip.py'))
+    cfg.model.train_cfg = dict(stage='clip')
+    cfg.model.classifier.logit_scale = 10.0
+    torch.manual_seed(0)
+    model = init_model(cfg, None, device='cpu')
+    assert all(p.requires_grad for p in model.classifier.parameters())
+    assert not any(p.requires_grad for p in model.unet.parameters())
+    assert not any(p.requires_grad for p in model.unet_up.parameters())
+    clip = model.classifier
+    prompts = ['a red circle', 'a blue square', 'a green triangle',
+               'a red circle']
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    x[3] = x[0]
+    at_iteration(0)
+    loss = model(x, samples(*prompts), mode='loss')
+    assert set(loss) == {'loss_clip'}
+
+    # the loss as written out: t and noise are the step's seeded draws
+    with model._step_random_state():
+        t = torch.randint(0, 1000, (4, ))
+        x_t = model.diffusion_scheduler.train_process.q_sample(
+            x, t, torch.randn_like(x))
+    logits = 10 * clip.image_embeddings(x_t, t) @ clip.text_embeddings(
+        prompts).T
+    target = torch.tensor([[.5, 0, 0, .5], [0, 1, 0, 0], [0, 0, 1, 0],
+                           [.5, 0, 0, .5]])
+    expected = (-(target * logits.log_softmax(1)).sum(1).mean() -
+                (target * logits.T.log_softmax(1)).sum(1).mean()) / 2
+    torch.testing.assert_close(loss['loss_clip'], expected)
+
+    def margin():
+        with torch.no_grad():
+            sim = clip.image_embeddings(x, torch.zeros(4, dtype=torch.long)) \
+                @ clip.text_embeddings(prompts[:3]).T
+        own = sim[[0, 1, 2], [0, 1, 2]]
+        other = sim[:3].masked_fill(torch.eye(3, dtype=torch.bool), -2)
+        return (own - other.amax(1)).min().item()
+
+    before = margin()
+    opt = torch.optim.Adam(clip.parameters(), lr=1e-3)
+    for i in range(100):
+        at_iteration(i)
+        opt.zero_grad()
+        model(x, samples(*prompts), mode='loss')['loss_clip'].backward()
+        opt.step()
+    assert margin() > max(before, 0), (before, margin())
+    assert model.unet.out.conv.weight.grad is None
+
+
+def test_clip_stage_needs_a_guide(model):
+    model.train_cfg = dict(stage='clip')
+    with pytest.raises(ValueError, match="stage='clip' needs a classifier"):
+        model(torch.zeros(1, 3, 16, 16), samples('a'), mode='loss')
+
+
+def test_a_checkpoint_with_a_clip_guide_loads_where_it_makes_sense(tmp_path):
+    """The shapes file holds a CLIP guide (classifier.*) beside the
+    cascade: a model without a guide loads the rest; a model that trains its
+    guide (stage='clip') loads a checkpoint without one."""
+    from mmengine import Config
+    from projects.glide.models.checkpoint import save_state_dict
+    clip_config = str(TEST_CONFIGS / 'glide_tiny_16-32-clip.py')
+    full = randomize(init_model(clip_config, None, device='cpu'))
+    path = str(tmp_path / 'full.safetensors')
+    save_state_dict(full.state_dict(), path)
+    plain = init_model(TINY, path, device='cpu')
+    assert plain.classifier is None
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, full.state_dict()[key]), key
+    no_guide = str(tmp_path / 'cascade.safetensors')
+    save_state_dict(plain.state_dict(), no_guide)
+    with pytest.raises(KeyError, match='missing keys.*classifier'):
+        init_model(clip_config, no_guide, device='cpu')
+    cfg = Config.fromfile(clip_config)
+    cfg.model.train_cfg = dict(stage='clip')
+    trainee = init_model(cfg, no_guide, device='cpu')
+    assert torch.equal(trainee.unet.out.conv.weight,
+                       plain.unet.out.conv.weight)

@@ -120,7 +120,7 @@ def test_default_config_is_the_demo_model(tmp_path, no_model, monkeypatch,
     assert no_model['checkpoint'] is None
     assert no_model['cfg'].filename == glide_sample.DEMO_CONFIG
     err = capsys.readouterr().err
-    assert 'WARNING: no --checkpoint: sampling glide_shapes-32.py with ' \
+    assert 'WARNING: no --checkpoint: sampling glide_shapes-32-64.py with ' \
         'RANDOM weights' in err and 'absent.safetensors' in err
     demo = tmp_path / 'demo.safetensors'
     demo.write_bytes(b'')

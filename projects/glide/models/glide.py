@@ -202,6 +202,13 @@ class Glide(BaseModel):
         # later.
         self._check_train_cfg()
         self._check_test_cfg()
+        # Training trains the stage's network only: the others get no
+        # gradients (and DDP no unused parameters).
+        stage = self.train_cfg.get('stage', 'base')
+        for name, net in self._stage_networks().items():
+            if net is not None and (self.unet_up is not None
+                                    or self.classifier is not None):
+                net.requires_grad_(name == stage)
         if use_fp16 or dtype is not None:
             self.set_precision('float16' if use_fp16 else dtype)
         self.strict_load = strict_load
@@ -214,6 +221,7 @@ class Glide(BaseModel):
                     for k, v in self.state_dict().items()}
         if self.train_cfg.get('init_from_base', False):
             self._widen_first_convs(state_dict, prefix, expected)
+        self._match_cascade(state_dict, prefix, expected)
         if not self.strict_load:
             return
         given = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
@@ -233,6 +241,37 @@ class Glide(BaseModel):
             if net is not None:
                 cast_network(net, dtype)
         return self
+
+    def _stage_networks(self) -> dict:
+        """The network each ``train_cfg.stage`` trains."""
+        return dict(base=self.unet, upsample=self.unet_up,
+                    clip=self.classifier)
+
+    def _match_cascade(self, state_dict, prefix, expected):
+        """The shapes checkpoint holds every network of the cascade
+        (``unet.*``, ``unet_up.*``, ``classifier.*``): a model without the
+        upsampler or the CLIP guide loads the networks it has; a model that
+        trains one of them (``train_cfg.stage`` ``'upsample'`` or
+        ``'clip'``) loads a checkpoint without it, which keeps its
+        initialisation. Either is logged."""
+        from mmengine.logging import print_log
+        stage = self.train_cfg.get('stage', 'base')
+        for name, attr in (('upsample', 'unet_up'), ('clip', 'classifier')):
+            key = prefix + attr + '.'
+            in_checkpoint = [k for k in state_dict if k.startswith(key)]
+            if getattr(self, attr) is None and in_checkpoint:
+                for k in in_checkpoint:
+                    del state_dict[k]
+                print_log(f'the checkpoint\'s {attr} ({len(in_checkpoint)} '
+                          f'{attr}.* tensors) is not loaded: this model has '
+                          f'no {attr}', logger='current')
+            elif (getattr(self, attr) is not None and not in_checkpoint
+                  and stage == name):
+                for k in [k for k in expected if k.startswith(key)]:
+                    del expected[k]
+                print_log(f'the checkpoint has no {attr}: it starts from its '
+                          f'initialisation (train_cfg.stage={name!r})',
+                          logger='current')
 
     @staticmethod
     def _widen_first_convs(state_dict, prefix, expected):
@@ -627,11 +666,14 @@ class Glide(BaseModel):
             raise ValueError(f'unknown train_cfg keys {unknown}; known: '
                              f'{list(self._TRAIN_CFG_KEYS)}')
         stage = cfg.get('stage', 'base')
-        if stage not in ('base', 'upsample'):
-            raise ValueError("train_cfg.stage must be 'base' or 'upsample', "
-                             f'got {stage!r}')
+        if stage not in ('base', 'upsample', 'clip'):
+            raise ValueError("train_cfg.stage must be 'base', 'upsample' or "
+                             f"'clip', got {stage!r}")
         if stage == 'upsample' and self.unet_up is None:
             raise ValueError("train_cfg.stage='upsample' needs unet_up")
+        if stage == 'clip' and self.classifier is None:
+            raise ValueError("train_cfg.stage='clip' needs a classifier (a "
+                             'NoisedCLIP)')
         check_float(cfg.get('p_uncond', 0.2), 'train_cfg.p_uncond', 0, 1)
         check_float(cfg.get('vb_weight', 0.001), 'train_cfg.vb_weight', 0)
         self._check_seed(cfg.get('seed', 0), 'train_cfg.seed')
@@ -640,7 +682,7 @@ class Glide(BaseModel):
                         low_open=True)
         check_float(cfg.get('low_freq_noise', 0.0), 'train_cfg.low_freq_noise',
                     0, 1)
-        if cfg.get('min_snr_floor'):
+        if cfg.get('min_snr_floor') and stage != 'clip':
             check_float(cfg['min_snr_floor'], 'train_cfg.min_snr_floor', 0)
             scheduler = (self.diffusion_scheduler if stage == 'base' else
                          self.diffusion_scheduler_up)
@@ -951,7 +993,8 @@ class Glide(BaseModel):
         scheduler whose ``prediction_type`` is ``'v'``, the MSE is the
         velocity's instead of eps'.
 
-        ``train_cfg``: ``stage`` (``'base'`` or ``'upsample'``), ``p_uncond``
+        ``train_cfg``: ``stage`` (``'base'``, ``'upsample'`` or ``'clip'``:
+        :meth:`clip_loss`), ``p_uncond``
         (caption dropout for classifier-free guidance, 0.2), ``vb_weight``
         (0.001), ``seed``, ``min_snr_gamma`` (None: the paper's
         objective), ``min_snr_floor`` (0) and ``low_freq_noise`` (0: the
@@ -974,12 +1017,10 @@ class Glide(BaseModel):
         reads them from the chance means of the initial noise.
         """
         cfg = self.train_cfg
+        self._check_train_cfg()  # train_cfg may have changed since __init__
         stage = cfg.get('stage', 'base')
-        if stage not in ('base', 'upsample'):
-            raise ValueError(f"train_cfg.stage must be 'base' or 'upsample', "
-                             f'got {stage!r}')
-        if stage == 'upsample' and self.unet_up is None:
-            raise ValueError("train_cfg.stage='upsample' needs unet_up")
+        if stage == 'clip':
+            return self.clip_loss(inputs, self._prompts_of(data_samples))
         unet = self.unet if stage == 'base' else self.unet_up
         scheduler = (self.diffusion_scheduler
                      if stage == 'base' else self.diffusion_scheduler_up)
@@ -1016,6 +1057,39 @@ class Glide(BaseModel):
                               scheduler.prediction_type, weight)
         weight = float(cfg.get('vb_weight', 0.001)) * process.num_timesteps
         return dict(loss_mse=mse.mean(), loss_vb=weight * vb.mean())
+
+    def clip_loss(self, inputs: torch.Tensor, prompts: list) -> dict:
+        """``train_cfg.stage='clip'``: the noised CLIP guide's contrastive
+        loss (CLIP's symmetric cross-entropy over the batch) between the
+        captions and the images noised by the base process at uniform
+        timesteps, as GLIDE trained its noised CLIP. Images with the same
+        caption are all positives of that caption (targets spread evenly).
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images in [-1, 1], H the guide's
+                image size.
+            prompts (list[str]): Their captions.
+
+        Returns:
+            dict: ``loss_clip``.
+        """
+        clip = self.classifier
+        x_start = inputs.float()
+        if x_start.shape[-1] != clip.image_size:
+            raise ValueError(f'training images are {x_start.shape[-1]}px; the '
+                             f'CLIP guide takes {clip.image_size}px')
+        process = self.diffusion_scheduler.train_process
+        t = torch.randint(0, process.num_timesteps, (len(x_start), ),
+                          device=x_start.device)
+        x_t = process.q_sample(x_start, t, torch.randn_like(x_start))
+        logits = clip.logit_scale.exp() * (clip.image_embeddings(
+            x_t, t) @ clip.text_embeddings(prompts).T)
+        same = torch.tensor([[a == b for b in prompts] for a in prompts],
+                            dtype=logits.dtype, device=logits.device)
+        target = same / same.sum(1, keepdim=True)
+        loss = (nn.functional.cross_entropy(logits, target) +
+                nn.functional.cross_entropy(logits.T, target)) / 2
+        return dict(loss_clip=loss)
 
     # --------------------------------------------------------- evaluation
     def _sampling_cfg(self) -> dict:
