@@ -257,24 +257,22 @@ def save_inpaint_grid(path, images, masks, samples, per_prompt, rows=4,
 
 
 def inpaint_table(args):
-    import torch
-    image_size = None
+    from mmengine import Config
     rows = []
     checkpoints = [('fine-tuned', args.checkpoint)]
     if args.baseline:
         checkpoints.insert(0, ('base + paste-back', args.baseline))
+    image_size = Config.fromfile(args.config).model.unet.image_size
+    images, masks, captions = inpaint_task(args.prompts, args.prompt_seed,
+                                           image_size)
+    rep = args.per_prompt
+    images = images.repeat_interleave(rep, 0)
+    masks = masks.repeat_interleave(rep, 0)
     for name, checkpoint in checkpoints:
-        from mmengine import Config
         cfg = Config.fromfile(args.config)
         if name == 'base + paste-back':
             cfg.model.train_cfg.init_from_base = True
         model = load(cfg, checkpoint)
-        image_size = model.unet.image_size
-        images, masks, captions = inpaint_task(args.prompts, args.prompt_seed,
-                                               image_size)
-        rep = args.per_prompt
-        images = images.repeat_interleave(rep, 0)
-        masks = masks.repeat_interleave(rep, 0)
         start = time.time()
         samples, rows_ = sample(model, captions, rep, args.steps,
                                 args.guidance, args.seed, args.batch,

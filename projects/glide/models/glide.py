@@ -205,10 +205,10 @@ class Glide(BaseModel):
         # Training trains the stage's network only: the others get no
         # gradients (and DDP no unused parameters).
         stage = self.train_cfg.get('stage', 'base')
-        for name, net in self._stage_networks().items():
-            if net is not None and (self.unet_up is not None
-                                    or self.classifier is not None):
-                net.requires_grad_(name == stage)
+        if self.unet_up is not None or self.classifier is not None:
+            for name, attr in self._STAGE_NETWORKS.items():
+                if getattr(self, attr) is not None:
+                    getattr(self, attr).requires_grad_(name == stage)
         if use_fp16 or dtype is not None:
             self.set_precision('float16' if use_fp16 else dtype)
         self.strict_load = strict_load
@@ -242,10 +242,8 @@ class Glide(BaseModel):
                 cast_network(net, dtype)
         return self
 
-    def _stage_networks(self) -> dict:
-        """The network each ``train_cfg.stage`` trains."""
-        return dict(base=self.unet, upsample=self.unet_up,
-                    clip=self.classifier)
+    # The network (attribute) each train_cfg.stage trains.
+    _STAGE_NETWORKS = dict(base='unet', upsample='unet_up', clip='classifier')
 
     def _match_cascade(self, state_dict, prefix, expected):
         """The shapes checkpoint holds every network of the cascade
@@ -256,7 +254,9 @@ class Glide(BaseModel):
         initialisation. Either is logged."""
         from mmengine.logging import print_log
         stage = self.train_cfg.get('stage', 'base')
-        for name, attr in (('upsample', 'unet_up'), ('clip', 'classifier')):
+        for name, attr in self._STAGE_NETWORKS.items():
+            if name == 'base':  # every model has one
+                continue
             key = prefix + attr + '.'
             in_checkpoint = [k for k in state_dict if k.startswith(key)]
             if getattr(self, attr) is None and in_checkpoint:
