@@ -3,25 +3,38 @@ float32 eager baseline, in one run, with random weights (no download).
 
     python tools/benchmark.py                       # CPU, base + upsampler
     python tools/benchmark.py --device cuda --dtype float16
-    python tools/benchmark.py --models base --channels-last --compile
+    python tools/benchmark.py --models base --compile
 
-For each model and setting it prints: seconds per step (the base model's
-step is classifier-free guided: the network sees the sample twice), model
+For each model and setting it prints: seconds per step (the median of
+``--repeats`` rounds, each of which times every setting once and measures
+the matmul peaks again, so that the machine's drift weighs on all of them
+alike; the base model's step is classifier-free guided: the network sees
+the sample twice), model
 GFLOPs per step (counted by torch's FlopCounterMode), achieved GFLOP/s and
-its ratio to the matmul peak measured in the same run for the same dtype,
-the peak memory during the setting, and the time to one sample for each
-recipe (the measured step time times the recipe's steps, plus the measured
-text encoding; ``--full-sample`` also times one whole sample end to end).
+its ratio to the matmul peak measured in the same rounds for the same
+dtype, the peak memory of a step (weights + activations), the time to one sample for each recipe
+(the measured step times the recipe's steps, plus the measured text
+encoding; ``--full-sample`` also times one whole sample end to end), and a
+per-op profile of one step (torch's profiler; ``--no-profile`` skips it):
+the time of each kind of work inside the network (convolutions, attention,
+linear layers, GroupNorm, SiLU, dtype casts, layout copies, elementwise,
+resampling, other), its share of the step, its GFLOPs and GFLOP/s, and the
+time outside the network (guidance and the sampler's update).
 
-The baseline computes as the reference implementation does: float32, the
-text transformer and every attention block's text keys/values recomputed at
-each step, einsum attention. The optimised path: the text encoded once per
-call, ``scaled_dot_product_attention``, and the chosen dtype (default:
-the dtype whose matmul peak measured in the run is higher: bfloat16 on a CPU
-with AVX512-BF16/AMX or float16 on a GPU, if faster than float32; GroupNorm,
-LayerNorm and softmax in float32).
+The baseline computes as the reference implementation does: float32,
+contiguous memory, the text transformer and every attention block's text
+keys/values recomputed at each step, einsum attention. The optimised path:
+the text encoded once per call, ``scaled_dot_product_attention`` on
+(B, heads, tokens, channels) (the CPU's flash kernel), GroupNorm reading the
+low-precision activations directly (statistics in float32), the chosen
+dtype (default: the dtype whose matmul peak measured in the run is higher:
+bfloat16 on a CPU with AVX512-BF16/AMX or float16 on a GPU, if faster than
+float32), each in contiguous and in channels-last memory format
+(``Glide(channels_last=...)``).
 """
 import argparse
+import copy
+import ctypes
 import json
 import os
 import statistics
@@ -41,14 +54,45 @@ CONFIG = os.path.join(os.path.dirname(__file__), '..', 'projects', 'glide',
 BASE_RECIPES = {'ancestral 100 (reference)': 100, 'DDIM 50': 50,
                 'DPM-Solver++ 25': 25, 'DPM-Solver++ 20': 20}
 UP_RECIPES = {'DDIM fast27 (reference)': 27}
+#: The profiler scope around the network's call in a step.
+NETWORK = 'network'
+BETWEEN = 'between ops in the network (Python, dispatch)'
+OUTSIDE = 'outside the network (guidance, sampler)'
+#: FlopCounterMode's ops -> kind of work.
+FLOP_KINDS = {'convolution': 'convolutions', 'bmm': 'attention',
+              '_scaled_dot_product_flash_attention_for_cpu': 'attention',
+              '_scaled_dot_product_flash_attention': 'attention',
+              '_scaled_dot_product_efficient_attention': 'attention',
+              '_scaled_dot_product_cudnn_attention': 'attention',
+              'addmm': 'linear layers', 'mm': 'linear layers'}
+#: Top-level aten ops that change dtype.
+CASTS = ('to', '_to_copy', 'type_as', 'type')
+#: Top-level aten op names (substrings) -> kind of work, first match wins.
+OP_KINDS = [
+    ('convolutions', ('conv',)),
+    # Attention's products are matmul/einsum/bmm calls; the linear layers
+    # (nn.Linear, F.linear) are aten::linear.
+    ('attention', ('scaled_dot_product', 'einsum', 'bmm', 'softmax',
+                   'matmul')),
+    ('linear layers', ('linear', 'addmm', 'mm')),
+    ('GroupNorm', ('group_norm',)),
+    ('SiLU', ('silu', 'sigmoid')),
+    ('layout copies', ('contiguous', 'clone', 'copy_', 'reshape')),
+    ('resampling', ('pool', 'upsample', 'interpolate')),
+    ('elementwise (add, mul, cat, ...)', ('add', 'mul', 'cat', 'sub', 'div',
+                                          'where', 'chunk', 'split')),
+]
 
 
 class PeakMemory:
-    """Peak memory while the block runs: CUDA's allocator, or the process's
-    resident set sampled every 5 ms."""
+    """Peak memory of a network while the block runs: its weights plus the
+    most the block allocated above what was allocated at its start (CUDA's
+    allocator, or the process's resident set sampled every 5 ms)."""
 
-    def __init__(self, device):
-        self.device, self.peak = device, 0
+    def __init__(self, device, net):
+        self.device, self.peak, self._top = device, 0, 0
+        self._weights = sum(t.numel() * t.element_size()
+                            for t in net.state_dict().values())
 
     def _rss(self):
         with open('/proc/self/statm') as f:
@@ -56,14 +100,22 @@ class PeakMemory:
 
     def _watch(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            self._top = max(self._top, self._rss())
             time.sleep(0.005)
 
     def __enter__(self):
         import torch
         if self.device.type == 'cuda':
             torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
         else:
+            # Freed heap memory back to the system first: the block's
+            # allocations then show in the resident set.
+            try:
+                ctypes.CDLL('libc.so.6').malloc_trim(0)
+            except (OSError, AttributeError):
+                pass
+            self._start = self._top = self._rss()
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._watch, daemon=True)
             self._thread.start()
@@ -72,10 +124,11 @@ class PeakMemory:
     def __exit__(self, *exc):
         import torch
         if self.device.type == 'cuda':
-            self.peak = torch.cuda.max_memory_allocated()
+            self._top = torch.cuda.max_memory_allocated()
         else:
             self._stop.set()
             self._thread.join()
+        self.peak = self._weights + max(0, self._top - self._start)
 
 
 def sync(device):
@@ -153,10 +206,11 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
         net.set_sdpa(optimised)
         xin = torch.cat([x, x]) if guided else x
         kw = {k: torch.cat([v, v]) if guided else v for k, v in cond.items()}
-        if optimised:
-            out = net(xin, t, text=text, **kw)
-        else:
-            out = net(xin, t, tokens=tokens, mask=mask, **kw)
+        with torch.profiler.record_function(NETWORK):
+            if optimised:
+                out = net(xin, t, text=text, **kw)
+            else:
+                out = net(xin, t, tokens=tokens, mask=mask, **kw)
         if guided:
             out = classifier_free_guidance(out, 3.0, 3)
         return scheduler.step(out.float(), t, x)['prev_sample']
@@ -168,17 +222,81 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
     return step, encode, shape, tokens, mask, cond
 
 
-def count_gflops(net, shape, tokens, mask, cond, device, dtype):
+def _sdpa_flops(query, key, value, *args, out_shape=None, **kwargs):
+    from torch.utils.flop_counter import sdpa_flop_count
+    return sdpa_flop_count(query, key, value)
+
+
+def count_gflops(net, shape, tokens, mask, cond, device, with_text=False):
+    """GFLOPs of one network call, by kind of work (:data:`FLOP_KINDS`),
+    with torch's FlopCounterMode; the text encoded outside the call unless
+    ``with_text`` (as the baseline's step does)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     x = torch.randn(*shape, device=device)
     kw = {k: v.expand(shape[0], -1, -1, -1) for k, v in cond.items()}
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(x, 500, text=net.encode_text(tokens.expand(shape[0], -1),
-                                          mask.expand(shape[0], -1)), **kw)
-    with FlopCounterMode(display=False) as text_counter, torch.no_grad():
-        net.encode_text(tokens.expand(shape[0], -1), mask.expand(shape[0], -1))
-    return (counter.get_total_flops() - text_counter.get_total_flops()) / 1e9
+    tokens, mask = tokens.expand(shape[0], -1), mask.expand(shape[0], -1)
+    text = None if with_text else net.encode_text(tokens, mask)
+    # torch does not count the CPU's flash attention kernel by itself.
+    cpu_flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    with FlopCounterMode(display=False,
+                         custom_mapping={cpu_flash: _sdpa_flops}) as counter:
+        net(x, 500, tokens=tokens, mask=mask, text=text, **kw)
+    kinds = {}
+    for op, flops in counter.get_flop_counts()['Global'].items():
+        kind = FLOP_KINDS.get(str(op).split('.')[1], 'other')
+        kinds[kind] = kinds.get(kind, 0) + flops / 1e9
+    return kinds
+
+
+def op_kind(name: str) -> str:
+    """The kind of work of a top-level aten op inside the network."""
+    name = name.replace('aten::', '')
+    if name in CASTS:
+        return 'dtype casts'
+    for kind, words in OP_KINDS:
+        if any(w in name for w in words):
+            return kind
+    return 'other'
+
+
+def op_profile(step, kinds_gflops):
+    """Profile one call of ``step``: time per kind of work inside the
+    network (top-level ops under the :data:`NETWORK` scope, children
+    included), the network's time between those ops (Python, dispatch), and
+    the step's time outside the network; shares of the call's wall time.
+
+    Returns:
+        list: (kind, seconds, share of the step, GFLOPs or None).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        step()
+        wall = (time.perf_counter() - start) * 1e6  # us, as the profiler
+    events = prof.events()
+    inside = sum(e.cpu_time_total for e in events if e.name == NETWORK)
+    times = {}
+    for e in events:
+        if e.cpu_parent is not None and e.cpu_parent.name == NETWORK:
+            kind = op_kind(e.name)
+            times[kind] = times.get(kind, 0) + e.cpu_time_total
+    times[BETWEEN] = max(0.0, inside - sum(times.values()))
+    times[OUTSIDE] = max(0.0, wall - inside)
+    total = sum(times.values())
+    rows = [(k, us / 1e6, us / total, kinds_gflops.get(k))
+            for k, us in sorted(times.items(), key=lambda kv: -kv[1])]
+    return rows
+
+
+def print_profile(rows):
+    print('    per-op profile of one step (torch.profiler; each op with its '
+          'children; shares of the step):')
+    for kind, seconds, share, gflops in rows:
+        rate = (f', {gflops:.1f} GFLOP, {gflops / seconds:.0f} GFLOP/s'
+                if gflops and seconds > 0 else '')
+        print(f'      {kind:<46} {seconds * 1e3:8.1f} ms {share:6.1%}'
+              f'{rate}')
 
 
 def run(args):
@@ -214,66 +332,117 @@ def run(args):
                                            timestep_respacing='fast27')
             recipes = UP_RECIPES
         settings = [('baseline float32 eager', 'float32', False, False, False),
-                    (f'optimised {fast}', fast, True, False, False)]
-        if args.channels_last:
-            settings.append((f'optimised {fast} channels_last', fast, True,
-                             True, False))
+                    (f'optimised {fast} contiguous', fast, True, False, False),
+                    (f'optimised {fast} channels_last', fast, True, True,
+                     False)]
         if args.compile:
-            settings.append((f'optimised {fast} torch.compile', fast, True,
-                             False, True))
+            settings.append((f'optimised {fast} channels_last torch.compile',
+                             fast, True, True, True))
+        runs = []
         for name, dtype, optimised, channels_last, compiled in settings:
             torch_dtype = getattr(torch, dtype)
-            cast_network(net, torch_dtype)
-            net.to(memory_format=torch.channels_last
-                   if channels_last else torch.contiguous_format)
-            runner = net
+            # Each setting its own copy: all are timed round by round.
+            snet = cast_network(copy.deepcopy(net), torch_dtype)
+            snet.to(memory_format=torch.channels_last
+                    if channels_last else torch.contiguous_format)
+            runner = snet
             if compiled:
-                runner = torch.compile(net)
+                if device.type == 'cpu':
+                    # Inference: weights become constants (prepacked for
+                    # oneDNN).
+                    import torch._inductor.config as inductor_config
+                    inductor_config.freezing = True
+                runner = torch.compile(snet)
             step, encode, shape, tokens, mask, cond = make_step(
                 runner, stage, device, torch_dtype, optimised, scheduler)
-            with PeakMemory(device) as mem:
-                seconds = timed(step, device, args.repeats)
-                text_s = timed(encode, device, 1)
-            net.set_sdpa(True)
-            gflops = count_gflops(net, shape, tokens, mask, cond, device,
-                                  torch_dtype)
+            start = time.perf_counter()
+            step()  # warm-up (and compilation)
+            sync(device)
+            if compiled:
+                print(f'[{stage}] {name}: compiled in '
+                      f'{time.perf_counter() - start:.0f} s (first step)')
+            runs.append((name, dtype, optimised, compiled, snet, step, encode,
+                         (shape, tokens, mask, cond)))
+        del net
+        # Round-robin: each round times every setting once and the matmul
+        # peaks, so that the machine's drift (+-10 % between minutes on a
+        # shared VM) weighs on all alike; medians of the rounds.
+        times = {run_[0]: [] for run_ in runs}
+        peak_rounds = {d: [] for d in peaks}
+        for _ in range(args.repeats):
+            for name, *_, step, _encode, _inputs in runs:
+                start = time.perf_counter()
+                step()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+            for d in peaks:
+                peak_rounds[d].append(matmul_peak(getattr(torch, d), device,
+                                                  size))
+        stage_peaks = {d: statistics.median(g) for d, g in peak_rounds.items()}
+        print(f'[{stage}] ' + ', '.join(
+            f'matmul peak {d} {g:.1f} GFLOP/s' for d, g in stage_peaks.items())
+            + f' (median of {args.repeats} rounds, between the steps)')
+        for (name, dtype, optimised, compiled, snet, step, encode,
+             inputs) in runs:
+            seconds = statistics.median(times[name])
+            text_s = timed(encode, device, 1)
+            # Memory on a call of its own: the watcher thread would take
+            # time from the timed ones.
+            with PeakMemory(device, snet) as mem:
+                step()
+                sync(device)
+            snet.set_sdpa(optimised)
+            kinds = count_gflops(snet, *inputs, device)
+            gflops = sum(kinds.values())
+            if not optimised:  # the profile's step encodes the text too
+                kinds = count_gflops(snet, *inputs, device, with_text=True)
+            snet.set_sdpa(True)
             achieved = gflops / seconds
-            row = dict(seconds_per_step=seconds, gflops_per_step=gflops,
-                       gflops_per_s=achieved,
-                       matmul_peak_gflops_per_s=peaks.get(dtype),
-                       ratio_to_peak=achieved / peaks[dtype] if dtype in peaks
-                       else None, peak_memory_gib=mem.peak / 2**30,
+            peak = stage_peaks.get(dtype)
+            row = dict(seconds_per_step=seconds,
+                       seconds_per_round=times[name], gflops_per_step=gflops,
+                       gflops_per_s=achieved, matmul_peak_gflops_per_s=peak,
+                       ratio_to_peak=achieved / peak if peak else None,
+                       peak_memory_gib=mem.peak / 2**30,
                        text_encoding_s=text_s)
             label = 'guided step' if stage == 'base' else 'step'
-            print(f'[{stage}] {name}: {seconds:.3f} s per {label}, '
+            print(f'[{stage}] {name}: {seconds:.3f} s per {label} (rounds: '
+                  + ', '.join(f'{t:.3f}' for t in times[name]) + '), '
                   f'{gflops:.1f} GFLOP, {achieved:.1f} GFLOP/s '
                   f'({row["ratio_to_peak"]:.0%} of the {dtype} matmul peak), '
-                  f'peak memory {row["peak_memory_gib"]:.2f} GiB')
+                  f'peak memory {row["peak_memory_gib"]:.2f} GiB (weights + '
+                  'activations)')
             for recipe, steps in recipes.items():
                 # The baseline re-encodes the text inside every step.
                 total = steps * seconds + (text_s if optimised else 0)
                 row[f'sample_s {recipe}'] = total
                 print(f'    time to one sample, {recipe}: {total:.1f} s '
                       '(measured step x steps)')
+            if args.profile and not compiled:
+                row['profile'] = op_profile(step, kinds)
+                print_profile(row['profile'])
             results[(stage, name)] = row
-        del net
-    summary = []
+        del runs
+    summary, best_names = [], {}
     for stage in args.models:
         rows = [(n, r) for (s, n), r in results.items() if s == stage]
         base = rows[0][1]['seconds_per_step']
-        best_name, best = min(rows[1:], key=lambda nr: nr[1]['seconds_per_step'])
+        best_name, best = min(rows[1:],
+                              key=lambda nr: nr[1]['seconds_per_step'])
+        best_names[stage] = best_name
         summary.append(f'{stage}: {best["seconds_per_step"]:.2f} s vs '
                        f'{base:.2f} s baseline = '
                        f'{best["seconds_per_step"] / base:.2f}x time '
-                       f'({best_name}, {best["ratio_to_peak"]:.0%} of peak)')
+                       f'({best_name}, {best["ratio_to_peak"]:.0%} of the '
+                       f'{fast} matmul peak)')
     if 'base' in args.models and 'upsample' in args.models:
         ref = (results[('base', 'baseline float32 eager')]
                ['sample_s ancestral 100 (reference)'] +
                results[('upsample', 'baseline float32 eager')]
                ['sample_s DDIM fast27 (reference)'])
-        fast_name = f'optimised {fast}'
-        ours = (results[('base', fast_name)]['sample_s DPM-Solver++ 20'] +
-                results[('upsample', fast_name)]
+        ours = (results[('base', best_names['base'])]
+                ['sample_s DPM-Solver++ 20'] +
+                results[('upsample', best_names['upsample'])]
                 ['sample_s DDIM fast27 (reference)'])
         summary.append(f'64->256 pipeline: {ours:.0f} s (DPM-Solver++ 20 + '
                        f'fast27, {fast}) vs {ref:.0f} s (reference recipe, '
@@ -321,11 +490,13 @@ def main(argv=None):
                    choices=['auto', 'float32', 'bfloat16', 'float16'])
     p.add_argument('--models', default='base,upsample',
                    type=lambda s: s.split(','))
-    p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--channels-last', action='store_true',
-                   help='also measure channels_last memory format')
+    p.add_argument('--repeats', type=int, default=5,
+                   help='timed rounds (each times every setting once)')
     p.add_argument('--compile', action='store_true',
-                   help='also measure torch.compile')
+                   help='also measure torch.compile (channels-last; on CPU '
+                   'with inductor freezing), printing its compile time')
+    p.add_argument('--no-profile', dest='profile', action='store_false',
+                   help='skip the per-op profile of each setting')
     p.add_argument('--full-sample', action='store_true',
                    help='also time one whole 64x64 sample end to end')
     p.add_argument('--json', help='write the figures to this file')

@@ -34,14 +34,16 @@ def test_openai_to_ours_to_openai(tmp_path, inpaint, ext, capsys):
              '--config', config])
     assert 'reading' in capsys.readouterr().out  # progress messages
 
-    # Our checkpoint loads strictly and reproduces the reference forwards.
+    # Our checkpoint loads strictly and reproduces the reference forwards
+    # (in the config's channels-last layout: float32 sums in another order,
+    # 1.3e-5 at most; see test_channels_last_forward_matches_reference).
     model = init_model(config, ours, device='cpu')
     for net, data in ((model.unet, base_data), (model.unet_up, up_data)):
         with torch.no_grad():
             out = net(data['forward.x'], data['forward.timesteps'],
                       data['forward.tokens'], data['forward.mask'].bool(),
                       **reference_inputs(data))
-        assert (out - data['forward.output']).abs().max() <= 1e-5
+        assert (out - data['forward.output']).abs().max() <= 3e-5
 
     # And converts back bit-exactly.
     back = tmp_path / 'back'
