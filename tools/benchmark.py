@@ -9,17 +9,18 @@ For each model and setting it prints: seconds per step (the median of
 ``--repeats`` rounds, each of which times every setting once and measures
 the matmul peaks again, so that the machine's drift weighs on all of them
 alike; the base model's step is classifier-free guided: the network sees
-the sample twice), model
-GFLOPs per step (counted by torch's FlopCounterMode), achieved GFLOP/s and
-its ratio to the matmul peak measured in the same rounds for the same
-dtype, the peak memory of a step (weights + activations), the time to one sample for each recipe
-(the measured step times the recipe's steps, plus the measured text
-encoding; ``--full-sample`` also times one whole sample end to end), and a
-per-op profile of one step (torch's profiler; ``--no-profile`` skips it):
-the time of each kind of work inside the network (convolutions, attention,
-linear layers, GroupNorm, SiLU, dtype casts, layout copies, elementwise,
-resampling, other), its share of the step, its GFLOPs and GFLOP/s, and the
-time outside the network (guidance and the sampler's update).
+the sample twice), model GFLOPs per step (counted by torch's
+FlopCounterMode), achieved GFLOP/s and its ratio to the matmul peak
+measured in the same rounds for the same dtype, the peak memory of a step
+(weights + activations), the time to one sample for each recipe (the
+measured step times the recipe's steps, plus the measured text encoding;
+``--full-sample`` also times one whole sample end to end), and a per-op
+profile of one step (torch's profiler; ``--no-profile`` skips it): the time
+of each kind of work inside the network (convolutions, attention, linear
+layers, GroupNorm, SiLU, dtype casts, layout copies, elementwise,
+resampling, other), the network's time between those ops and the step's
+time outside the network (guidance, the sampler's update), each with its
+share of the step, and GFLOPs and GFLOP/s where FLOPs are counted.
 
 The baseline computes as the reference implementation does: float32,
 contiguous memory, the text transformer and every attention block's text

@@ -603,9 +603,10 @@ def test_channels_last_samples_what_contiguous_samples(tiny_ckpt):
     print(f'max {diff.max():.1e}, mean {diff.mean():.1e}')
     assert diff.max() <= 1e-2 and diff.mean() <= 1e-5
     model.set_memory_format(['unet_up'])
+    conv2d = torch.nn.Conv2d
     assert all(m.weight.is_contiguous(memory_format=torch.channels_last)
-               for m in model.unet_up.modules() if isinstance(m, torch.nn.Conv2d))
+               for m in model.unet_up.modules() if isinstance(m, conv2d))
     assert all(m.weight.is_contiguous()
-               for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d))
+               for m in model.unet.modules() if isinstance(m, conv2d))
     model.set_memory_format(False)
     assert all(w.is_contiguous() for w in convs)

@@ -154,7 +154,8 @@ class Glide(BaseModel):
             on the 2-core CPU of README's Speed section it makes the
             full-size networks' steps 0.90-0.94x as long in bfloat16, and
             the small shapes base model's 1.2-1.6x as long (GroupNorm's
-            channels-last kernel is slow with few channels per group); ``tools/benchmark.py`` measures both layouts.
+            channels-last kernel is slow with few channels per group);
+            ``tools/benchmark.py`` measures both layouts.
             :meth:`set_memory_format` changes it on a loaded model.
             Defaults to False (training keeps the contiguous layout: the
             shapes model trains 1.4x slower channels-last).
