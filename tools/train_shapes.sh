@@ -38,10 +38,15 @@ source tools/dist_env.sh
 CONFIGS=projects/glide/configs
 BATCH=$(( 32 / NPROC ))
 
-"$PYTHON" tools/make_shapes_dataset.py --out data/shapes --num 20000 \
-    --size 32 --quiet
-"$PYTHON" tools/make_shapes_dataset.py --out data/shapes_val --num 64 \
-    --seed 12345 --size 32 --quiet
+# datasets DIR SIZE: 20,000 training scenes in DIR, 64 held-out in DIR_val.
+datasets() {
+    "$PYTHON" tools/make_shapes_dataset.py --out "data/$1" --num 20000 \
+        --size "$2" --quiet
+    "$PYTHON" tools/make_shapes_dataset.py --out "data/$1_val" --num 64 \
+        --seed 12345 --size "$2" --quiet
+}
+
+datasets shapes 32
 bash tools/dist_train.sh "$CONFIGS/glide_shapes-32.py" "$NPROC" \
     --cfg-options train_dataloader.batch_size="$BATCH"
 "$PYTHON" tools/publish_checkpoint.py work_dirs/glide_shapes-32/iter_4000.pth \
@@ -51,10 +56,7 @@ bash tools/dist_train.sh "$CONFIGS/glide_shapes-32_stage2.py" "$NPROC" \
 "$PYTHON" tools/publish_checkpoint.py \
     work_dirs/glide_shapes-32_stage2/iter_4000.pth \
     work_dirs/glide_shapes-32/base.safetensors --dtype float16
-"$PYTHON" tools/make_shapes_dataset.py --out data/shapes64 --num 20000 \
-    --size 64 --quiet
-"$PYTHON" tools/make_shapes_dataset.py --out data/shapes64_val --num 64 \
-    --seed 12345 --size 64 --quiet
+datasets shapes64 64
 bash tools/dist_train.sh "$CONFIGS/glide_shapes-32-64.py" "$NPROC" \
     --cfg-options train_dataloader.batch_size="$BATCH"
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" "$PYTHON" tools/train.py \

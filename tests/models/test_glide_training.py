@@ -338,6 +338,12 @@ def test_inpaint_finetuning_loads_a_base_checkpoint(tmp_path):
     assert math.isfinite(b.sum().item())
 
 
+def assert_tensors_in(part, whole):
+    """Every tensor of the state dict ``part`` is in ``whole``, equal."""
+    for key, value in part.items():
+        assert torch.equal(value, whole[key]), key
+
+
 def test_cascade_and_base_checkpoints_load_where_each_makes_sense(tmp_path):
     """A cascade checkpoint (unet.* + unet_up.*) loads into a base-only model,
     which takes its base network; a base checkpoint loads into a cascade
@@ -353,8 +359,7 @@ def test_cascade_and_base_checkpoints_load_where_each_makes_sense(tmp_path):
     base_cfg.model.diffusion_scheduler_up = None
     base = init_model(base_cfg, cascade_path, device='cpu')
     assert base.unet_up is None
-    for key, value in base.state_dict().items():
-        assert torch.equal(value, cascade.state_dict()[key]), key
+    assert_tensors_in(base.state_dict(), cascade.state_dict())
     base_path = str(tmp_path / 'base.safetensors')
     save_state_dict(base.state_dict(), base_path)
 
@@ -363,8 +368,7 @@ def test_cascade_and_base_checkpoints_load_where_each_makes_sense(tmp_path):
     up_cfg = Config.fromfile(TINY)
     up_cfg.model.train_cfg = dict(stage='upsample')
     trainee = init_model(up_cfg, base_path, device='cpu')
-    for key, value in base.unet.state_dict().items():
-        assert torch.equal(trainee.unet.state_dict()[key], value), key
+    assert_tensors_in(base.unet.state_dict(), trainee.unet.state_dict())
     w = trainee.unet_up.in_blocks[0][0].weight
     assert not torch.equal(w, cascade.unet_up.in_blocks[0][0].weight)
 
@@ -445,8 +449,7 @@ def test_a_checkpoint_with_a_clip_guide_loads_where_it_makes_sense(tmp_path):
     save_state_dict(full.state_dict(), path)
     plain = init_model(TINY, path, device='cpu')
     assert plain.classifier is None
-    for key, value in plain.state_dict().items():
-        assert torch.equal(value, full.state_dict()[key]), key
+    assert_tensors_in(plain.state_dict(), full.state_dict())
     no_guide = str(tmp_path / 'cascade.safetensors')
     save_state_dict(plain.state_dict(), no_guide)
     with pytest.raises(KeyError, match='missing keys.*classifier'):

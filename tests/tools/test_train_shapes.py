@@ -52,6 +52,16 @@ def test_each_stage_publishes_the_last_checkpoint_of_its_config():
             '    --cfg-options train_dataloader.batch_size="$BATCH" \\\n'
             f'    load_from={upsampler.load_from}\n') in text
     assert inpaint.model.train_cfg.init_from_base
+    # the script makes the datasets each config reads, at its image size
+    made = {f'data/{name}': int(size) for name, size in
+            re.findall(r'^datasets (\S+) (\d+)$', text, re.M)}
+    for cfg, size in ((stage1, 32), (upsampler, 64), (inpaint, 32),
+                      (clip, 32)):
+        root = cfg.train_dataloader.dataset.data_root
+        assert made[root] == size, root
+    for cfg in (stage1, upsampler):
+        assert cfg.val_dataloader.dataset.data_root == \
+            cfg.train_dataloader.dataset.data_root + '_val'
 
 
 @pytest.mark.parametrize('nproc', ['3', '0', 'two'])

@@ -279,7 +279,6 @@ class Glide(BaseModel):
             if net is not None:
                 net.to(memory_format=torch.channels_last if name in chosen
                        else torch.contiguous_format)
-        self.channels_last = channels_last
         return self
 
     # The network (attribute) each train_cfg.stage trains.

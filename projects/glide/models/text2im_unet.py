@@ -96,11 +96,12 @@ def legacy_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
 
 def token_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
                         num_heads: int) -> torch.Tensor:
-    """The same attention on tokens, through ``scaled_dot_product_attention``.
+    """The same attention on tokens: :func:`chunked_attention` on CPUs in
+    low precision, else ``scaled_dot_product_attention``.
 
     Heads become a dimension of their own with the channels last (stride 1),
-    the layout in which the CPU's flash kernel runs (3x faster than the
-    generic path that 3-D or channel-strided inputs fall back to).
+    the layout in which torch's fused kernels run (on the CPU 3x faster than
+    the generic path that 3-D or channel-strided inputs fall back to).
 
     Args:
         qkv (Tensor): (B, T, H * 3 * ch), heads split before q/k/v.
