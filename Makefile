@@ -16,17 +16,22 @@ browser:
 # procedural shapes dataset, checkpoints/glide_shapes-32.safetensors: a
 # 32 px base model and its 32->64 upsampler) draws 4 samples for each prompt
 # into one PNG grid of 64 px images, enlarged 2x. Any prompt works
-# (GLIDE's tokenizer), but the model only knows shapes captions:
-#   make demo PROMPTS='"a small green circle at the top left on a gray background"'
+# (GLIDE's tokenizer), but the model only knows the words of the shapes
+# captions (it warns about others). PROMPTS is one prompt, or several
+# separated by ';' (PROMPTS with double quotes is read the older way, as
+# shell-quoted prompts: PROMPTS='"one" "two"'):
+#   make demo PROMPTS='a small green triangle at the top left on a gray background'
 # CONFIG=... CHECKPOINT=... samples another model.
-PROMPTS ?= "a large red circle in the top left corner, black background" \
-	"a small blue square in the bottom right corner, white background" \
-	"a large yellow triangle in the top right corner, gray background" \
-	"a small green square in the bottom left corner, black background"
-CONFIG ?= projects/glide/configs/glide_shapes-32-64.py
+PROMPTS ?= a large red circle in the top left corner, black background; \
+	a small blue triangle in the bottom right corner, white background; \
+	a large yellow triangle in the top right corner, gray background; \
+	a large green square in the bottom left corner, black background
+CONFIG ?= projects/glide/configs/glide_upsampler_2xb16-1k_shapes-32-64.py
 CHECKPOINT ?= checkpoints/glide_shapes-32.safetensors
+PROMPT_ARGS = $(if $(findstring ",$(PROMPTS)),$(PROMPTS),\
+	'$(subst ','\'',$(PROMPTS))' --separator ';')
 demo: setup
-	$(PY) tools/glide_sample.py $(PROMPTS) --batch-size 4 --seed 0 --zoom 2 \
+	$(PY) tools/glide_sample.py $(PROMPT_ARGS) --batch-size 4 --seed 0 --zoom 2 \
 	    --config $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
 	    --out outputs/demo.png
 

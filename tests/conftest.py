@@ -2,7 +2,7 @@
 
 The exactness tests compare this project with OpenAI's reference
 implementation (``glide-text2im``) through golden vectors kept in
-``tests/data`` (made by ``tools/make_reference_fixtures.py``; its
+``tests/data`` (made by ``tests/fixtures/make_reference_fixtures.py``; its
 ``README.md`` lists the files). They ship with the repository: a missing
 file is an error, never a skip.
 """
@@ -33,19 +33,19 @@ def reference_path(name: str) -> Path:
         raise FileNotFoundError(
             f'golden data file {path} is missing: tests/data ships with the '
             'repository (restore it from git, or regenerate it with '
-            'tools/make_reference_fixtures.py)')
+            'tests/fixtures/make_reference_fixtures.py)')
     return path
 
 
 def read_json(name: str):
     """A JSON file of ``tests/data`` (gunzipped if its name ends in .gz)."""
-    from tools.make_reference_fixtures import read_text
+    from tests.fixtures.make_reference_fixtures import read_text
     return json.loads(read_text(reference_path(name)))
 
 
 def read_key_list(name: str) -> dict:
     """A ``keys_*.txt.gz`` file of ``tests/data``: key -> shape."""
-    from tools.make_reference_fixtures import read_key_list as read
+    from tests.fixtures.make_reference_fixtures import read_key_list as read
     return read(reference_path(name))
 
 

@@ -2,7 +2,8 @@
 
 A case's weights are not stored: :func:`reference_state_dict` draws them
 from the seed and shapes in the manifest, exactly as
-``tools/make_reference_fixtures.py`` did before running the reference.
+``tests/fixtures/make_reference_fixtures.py`` did before running the
+reference.
 """
 from functools import lru_cache
 from typing import Dict
@@ -13,7 +14,7 @@ from mmagic.registry import MODELS
 from projects.glide.models import openai_to_mmagic
 from projects.glide.models.checkpoint import unet_config_from_openai
 from tests.conftest import load_case, read_json
-from tools.make_reference_fixtures import draw_weights
+from tests.fixtures.make_reference_fixtures import draw_weights
 
 PROMPT = 'an oil painting of a corgi'  # prompt 0 of every case
 

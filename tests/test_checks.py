@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from projects.glide.checks import check_float, check_int, describe
+from projects.glide.checks import (check_float, check_int, check_prompts,
+                                   check_scale, check_seed, check_steps,
+                                   describe)
 
 
 @pytest.mark.parametrize('value', [
@@ -53,3 +55,43 @@ def test_describe_is_short():
     long = describe('x' * 500)
     assert len(long) < 80 and long.endswith("... (str)")
     assert describe(np.float32(2.5)) == '2.5 (float32)'
+
+
+def test_steps_accept_ints_and_respacing_strings_and_name_the_argument():
+    assert check_steps(None, '--steps') is None
+    assert check_steps(np.int64(25), '--steps') == 25
+    assert check_steps('fast27', '--steps') == 'fast27'
+    for bad in (0, 1001, 2.5, 'ddimx'):
+        with pytest.raises(ValueError,
+                           match=r"--steps must be an int in \[1, 1000\] or a "
+                           'respacing string'):
+            check_steps(bad, '--steps')
+    with pytest.raises(ValueError, match=r'in \[1, 50\]'):
+        check_steps(51, 'steps', num_train_timesteps=50)
+
+
+def test_seed_and_scale_ranges():
+    assert check_seed(np.uint64(2**64 - 1)) == 2**64 - 1
+    with pytest.raises(ValueError, match=r'seed must be an int in \[0, '
+                       r'2\*\*64 - 1\], got -5'):
+        check_seed(-5)
+    with pytest.raises(TypeError, match='seed must be an int'):
+        check_seed('5')
+    assert check_scale(0, 'Guidance') == 0.0
+    with pytest.raises(ValueError, match='Guidance must be a finite number '
+                       '>= 0, got -1'):
+        check_scale(-1, 'Guidance')
+
+
+def test_prompts_are_one_per_sample():
+    assert check_prompts('a', 3) == ['a', 'a', 'a']
+    assert check_prompts(['a'], 2) == ['a', 'a']
+    assert check_prompts(('a', 'b'), None) == ['a', 'b']
+    with pytest.raises(ValueError, match='prompt has 2 prompts but '
+                       'batch_size is 3'):
+        check_prompts(['a', 'b'], 3)
+    with pytest.raises(TypeError, match='negative_prompt must contain only '
+                       'str'):
+        check_prompts(['a', 1], None, 'negative_prompt')
+    with pytest.raises(ValueError, match='prompt is required'):
+        check_prompts(None, 1)

@@ -1,9 +1,10 @@
 """The golden data in tests/data: present, and shaped as the tool writes it.
 
-``tools/make_reference_fixtures.py`` writes these files from OpenAI's
-reference; this checks what is stored (not a re-run of the reference): every
-file is there, each tensor has the name, shape and dtype the tool writes,
-the JSON files have their fields, and the weights are drawn as documented.
+``tests/fixtures/make_reference_fixtures.py`` writes these files from
+OpenAI's reference; this checks what is stored (not a re-run of the
+reference): every file is there, each tensor has the name, shape and dtype
+the tool writes, the JSON files have their fields, and the weights are drawn
+as documented.
 """
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from projects.glide.models.checkpoint import (expected_shapes,
                                               unet_config_from_openai)
 from tests.conftest import DATA, read_json, read_key_list, reference_path
 from tests.reference import reference_state_dict
-from tools.make_reference_fixtures import (CASES, DATA_README, draw_weights,
-                                           expected_tensors)
+from tests.fixtures.make_reference_fixtures import (
+    CASES, DATA_README, draw_weights, expected_tensors)
 
 CASE_FILES = [f'{case}_tiny.safetensors' for case in CASES]
 KEY_LISTS = [

@@ -61,3 +61,24 @@ def test_configure_threads_sets_torch_and_says_so(monkeypatch):
 def test_physical_cores_is_within_the_cpus():
     import os
     assert 1 <= runtime.physical_cores() <= os.cpu_count()
+
+
+def test_known_import_warnings_are_silenced_and_others_are_not():
+    """Only the listed messages of the listed packages are ignored."""
+    import warnings
+
+    from projects.glide.runtime import silence_known_import_warnings
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        silence_known_import_warnings()
+        for module, message in (
+                ('timm.models.layers', 'Importing from timm.models.layers '
+                 'is deprecated, please import via timm.layers'),
+                ('controlnet_aux.x', 'Overwriting tiny_vit_5m_224 in '
+                 'registry with controlnet_aux.y'),
+                ('timm.models', 'a new timm warning'),
+                ('mine', 'Overwriting tiny_vit_5m_224 in registry')):
+            warnings.warn_explicit(message, FutureWarning, 'f.py', 1,
+                                   module=module)
+    assert [str(w.message) for w in seen] == [
+        'a new timm warning', 'Overwriting tiny_vit_5m_224 in registry']

@@ -42,6 +42,8 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..')))
@@ -189,7 +191,7 @@ def make_step(net, stage, device, dtype, optimised, scheduler):
     """A closure running one sampling step, as ``Glide.denoise`` does."""
     import torch
     from projects.glide.models import GlideTokenizer
-    from projects.glide.models.glide import classifier_free_guidance
+    from projects.glide.models.sampling import classifier_free_guidance
     size = net.image_size
     guided = stage == 'base'
     tok = GlideTokenizer()
@@ -300,13 +302,26 @@ def print_profile(rows):
               f'{rate}')
 
 
-def run(args):
+@dataclass
+class Setting:
+    """One measured setting of a network: what it was made with, its own
+    copy of the network, its step and text-encoding closures and the
+    inputs for counting FLOPs (shape, tokens, mask, cond)."""
+    name: str
+    dtype: str
+    optimised: bool
+    compiled: bool
+    net: Any
+    step: Callable
+    encode: Callable
+    inputs: tuple
+
+
+def choose_dtype(args, device, size):
+    """The matmul peak of each candidate dtype and the optimised dtype:
+    ``--dtype``, or with 'auto' the low precision where this machine runs
+    it faster than float32."""
     import torch
-    from projects.glide.models import (GlideAncestralScheduler,
-                                       GlideDDIMScheduler)
-    from projects.glide.models.glide import cast_network
-    device = torch.device(args.device)
-    size = 4096 if device.type == 'cuda' else 2048
     if args.dtype == 'auto':
         low = ('float16' if device.type == 'cuda' else
                'bfloat16' if cpu_has_bf16() else None)
@@ -317,115 +332,135 @@ def run(args):
              for d in candidates}
     for d, g in peaks.items():
         print(f'matmul peak {d}: {g:.1f} GFLOP/s ({size}x{size})')
-    # 'auto': the low precision only where this machine runs it faster.
     fast = (max(peaks, key=peaks.get)
             if args.dtype == 'auto' else args.dtype)
     print(f'device {device} ({torch.get_num_threads()} threads), torch '
           f'{torch.__version__}, optimised dtype {fast}')
-    results = {}
-    for stage in args.models:
-        net = build(stage, device, args.config)
-        if stage == 'base':
-            scheduler = GlideAncestralScheduler(timestep_respacing='100')
-            recipes = BASE_RECIPES
-        else:
-            scheduler = GlideDDIMScheduler(beta_schedule='linear',
-                                           timestep_respacing='fast27')
-            recipes = UP_RECIPES
-        settings = [('baseline float32 eager', 'float32', False, False, False),
-                    (f'optimised {fast} contiguous', fast, True, False, False),
-                    (f'optimised {fast} channels_last', fast, True, True,
-                     False)]
-        if args.compile:
-            settings.append((f'optimised {fast} channels_last torch.compile',
-                             fast, True, True, True))
-        runs = []
-        for name, dtype, optimised, channels_last, compiled in settings:
-            torch_dtype = getattr(torch, dtype)
-            # Each setting its own copy: all are timed round by round.
-            snet = cast_network(copy.deepcopy(net), torch_dtype)
-            snet.to(memory_format=torch.channels_last
-                    if channels_last else torch.contiguous_format)
-            runner = snet
-            if compiled:
-                if device.type == 'cpu':
-                    # Inference: weights become constants (prepacked for
-                    # oneDNN).
-                    import torch._inductor.config as inductor_config
-                    inductor_config.freezing = True
-                runner = torch.compile(snet)
-            step, encode, shape, tokens, mask, cond = make_step(
-                runner, stage, device, torch_dtype, optimised, scheduler)
+    return peaks, fast
+
+
+def stage_recipe(stage):
+    """The scheduler a stage's step uses and its sampling recipes."""
+    from projects.glide.models import (GlideAncestralScheduler,
+                                       GlideDDIMScheduler)
+    if stage == 'base':
+        return (GlideAncestralScheduler(timestep_respacing='100'),
+                BASE_RECIPES)
+    return (GlideDDIMScheduler(beta_schedule='linear',
+                               timestep_respacing='fast27'), UP_RECIPES)
+
+
+def prepare_settings(args, stage, device, fast, scheduler):
+    """The baseline and the optimised settings of a stage, each with its
+    own copy of the network, warmed up (and compiled) once."""
+    import torch
+    from projects.glide.models.precision import cast_network
+    net = build(stage, device, args.config)
+    specs = [('baseline float32 eager', 'float32', False, False, False),
+             (f'optimised {fast} contiguous', fast, True, False, False),
+             (f'optimised {fast} channels_last', fast, True, True, False)]
+    if args.compile:
+        specs.append((f'optimised {fast} channels_last torch.compile', fast,
+                      True, True, True))
+    settings = []
+    for name, dtype, optimised, channels_last, compiled in specs:
+        torch_dtype = getattr(torch, dtype)
+        # Each setting its own copy: all are timed round by round.
+        snet = cast_network(copy.deepcopy(net), torch_dtype)
+        snet.to(memory_format=torch.channels_last
+                if channels_last else torch.contiguous_format)
+        runner = snet
+        if compiled:
+            if device.type == 'cpu':
+                # Inference: weights become constants (prepacked for oneDNN).
+                import torch._inductor.config as inductor_config
+                inductor_config.freezing = True
+            runner = torch.compile(snet)
+        step, encode, *inputs = make_step(runner, stage, device, torch_dtype,
+                                          optimised, scheduler)
+        start = time.perf_counter()
+        step()  # warm-up (and compilation)
+        sync(device)
+        if compiled:
+            print(f'[{stage}] {name}: compiled in '
+                  f'{time.perf_counter() - start:.0f} s (first step)')
+        settings.append(Setting(name, dtype, optimised, compiled, snet, step,
+                                encode, tuple(inputs)))
+    return settings
+
+
+def time_rounds(settings, peaks, device, size, repeats):
+    """Round-robin timing: each round times every setting once and the
+    matmul peaks, so that the machine's drift (+-10 % between minutes on a
+    shared VM) weighs on all alike.
+
+    Returns:
+        tuple: setting name -> seconds of each round, and dtype -> median
+        matmul peak (GFLOP/s).
+    """
+    import torch
+    times = {s.name: [] for s in settings}
+    peak_rounds = {d: [] for d in peaks}
+    for _ in range(repeats):
+        for s in settings:
             start = time.perf_counter()
-            step()  # warm-up (and compilation)
+            s.step()
             sync(device)
-            if compiled:
-                print(f'[{stage}] {name}: compiled in '
-                      f'{time.perf_counter() - start:.0f} s (first step)')
-            runs.append((name, dtype, optimised, compiled, snet, step, encode,
-                         (shape, tokens, mask, cond)))
-        del net
-        # Round-robin: each round times every setting once and the matmul
-        # peaks, so that the machine's drift (+-10 % between minutes on a
-        # shared VM) weighs on all alike; medians of the rounds.
-        times = {run_[0]: [] for run_ in runs}
-        peak_rounds = {d: [] for d in peaks}
-        for _ in range(args.repeats):
-            for name, *_, step, _encode, _inputs in runs:
-                start = time.perf_counter()
-                step()
-                sync(device)
-                times[name].append(time.perf_counter() - start)
-            for d in peaks:
-                peak_rounds[d].append(matmul_peak(getattr(torch, d), device,
-                                                  size))
-        stage_peaks = {d: statistics.median(g) for d, g in peak_rounds.items()}
-        print(f'[{stage}] ' + ', '.join(
-            f'matmul peak {d} {g:.1f} GFLOP/s' for d, g in stage_peaks.items())
-            + f' (median of {args.repeats} rounds, between the steps)')
-        for (name, dtype, optimised, compiled, snet, step, encode,
-             inputs) in runs:
-            seconds = statistics.median(times[name])
-            text_s = timed(encode, device, 1)
-            # Memory on a call of its own: the watcher thread would take
-            # time from the timed ones.
-            with PeakMemory(device, snet) as mem:
-                step()
-                sync(device)
-            snet.set_sdpa(optimised)
-            kinds = count_gflops(snet, *inputs, device)
-            gflops = sum(kinds.values())
-            if not optimised:  # the profile's step encodes the text too
-                kinds = count_gflops(snet, *inputs, device, with_text=True)
-            snet.set_sdpa(True)
-            achieved = gflops / seconds
-            peak = stage_peaks.get(dtype)
-            row = dict(seconds_per_step=seconds,
-                       seconds_per_round=times[name], gflops_per_step=gflops,
-                       gflops_per_s=achieved, matmul_peak_gflops_per_s=peak,
-                       ratio_to_peak=achieved / peak if peak else None,
-                       peak_memory_gib=mem.peak / 2**30,
-                       text_encoding_s=text_s)
-            label = 'guided step' if stage == 'base' else 'step'
-            print(f'[{stage}] {name}: {seconds:.3f} s per {label} (rounds: '
-                  + ', '.join(f'{t:.3f}' for t in times[name]) + '), '
-                  f'{gflops:.1f} GFLOP, {achieved:.1f} GFLOP/s '
-                  f'({row["ratio_to_peak"]:.0%} of the {dtype} matmul peak), '
-                  f'peak memory {row["peak_memory_gib"]:.2f} GiB (weights + '
-                  'activations)')
-            for recipe, steps in recipes.items():
-                # The baseline re-encodes the text inside every step.
-                total = steps * seconds + (text_s if optimised else 0)
-                row[f'sample_s {recipe}'] = total
-                print(f'    time to one sample, {recipe}: {total:.1f} s '
-                      '(measured step x steps)')
-            if args.profile and not compiled:
-                row['profile'] = op_profile(step, kinds)
-                print_profile(row['profile'])
-            results[(stage, name)] = row
-        del runs
+            times[s.name].append(time.perf_counter() - start)
+        for d in peaks:
+            peak_rounds[d].append(matmul_peak(getattr(torch, d), device,
+                                              size))
+    return times, {d: statistics.median(g) for d, g in peak_rounds.items()}
+
+
+def measure(s, stage, rounds, peak, device):
+    """A setting's figures: step time (median of ``rounds``), text
+    encoding, peak memory, GFLOPs and the share of the matmul peak."""
+    seconds = statistics.median(rounds)
+    text_s = timed(s.encode, device, 1)
+    # Memory on a call of its own: the watcher thread would take time from
+    # the timed ones.
+    with PeakMemory(device, s.net) as mem:
+        s.step()
+        sync(device)
+    s.net.set_sdpa(s.optimised)
+    kinds = count_gflops(s.net, *s.inputs, device)
+    gflops = sum(kinds.values())
+    if not s.optimised:  # the profile's step encodes the text too
+        kinds = count_gflops(s.net, *s.inputs, device, with_text=True)
+    s.net.set_sdpa(True)
+    achieved = gflops / seconds
+    row = dict(seconds_per_step=seconds, seconds_per_round=rounds,
+               gflops_per_step=gflops, gflops_per_s=achieved,
+               matmul_peak_gflops_per_s=peak,
+               ratio_to_peak=achieved / peak if peak else None,
+               peak_memory_gib=mem.peak / 2**30, text_encoding_s=text_s)
+    label = 'guided step' if stage == 'base' else 'step'
+    print(f'[{stage}] {s.name}: {seconds:.3f} s per {label} (rounds: ' +
+          ', '.join(f'{t:.3f}' for t in rounds) + '), '
+          f'{gflops:.1f} GFLOP, {achieved:.1f} GFLOP/s '
+          f'({row["ratio_to_peak"]:.0%} of the {s.dtype} matmul peak), '
+          f'peak memory {row["peak_memory_gib"]:.2f} GiB (weights + '
+          'activations)')
+    return row, kinds
+
+
+def add_recipes(row, recipes, optimised):
+    """The time to one sample of each recipe: the measured step times the
+    recipe's steps (the baseline re-encodes the text inside every step)."""
+    for recipe, steps in recipes.items():
+        total = steps * row['seconds_per_step'] + (
+            row['text_encoding_s'] if optimised else 0)
+        row[f'sample_s {recipe}'] = total
+        print(f'    time to one sample, {recipe}: {total:.1f} s '
+              '(measured step x steps)')
+
+
+def summarize(results, models, fast):
+    """The SUMMARY line: each stage's best setting against its baseline,
+    and the 64->256 pipeline's time to one sample."""
     summary, best_names = [], {}
-    for stage in args.models:
+    for stage in models:
         rows = [(n, r) for (s, n), r in results.items() if s == stage]
         base = rows[0][1]['seconds_per_step']
         best_name, best = min(rows[1:],
@@ -436,7 +471,7 @@ def run(args):
                        f'{best["seconds_per_step"] / base:.2f}x time '
                        f'({best_name}, {best["ratio_to_peak"]:.0%} of the '
                        f'{fast} matmul peak)')
-    if 'base' in args.models and 'upsample' in args.models:
+    if 'base' in models and 'upsample' in models:
         ref = (results[('base', 'baseline float32 eager')]
                ['sample_s ancestral 100 (reference)'] +
                results[('upsample', 'baseline float32 eager')]
@@ -448,7 +483,35 @@ def run(args):
         summary.append(f'64->256 pipeline: {ours:.0f} s (DPM-Solver++ 20 + '
                        f'fast27, {fast}) vs {ref:.0f} s (reference recipe, '
                        f'float32 eager) = {ref / ours:.1f}x faster')
-    print('SUMMARY: ' + '; '.join(summary))
+    return 'SUMMARY: ' + '; '.join(summary)
+
+
+def run(args):
+    """Measure every stage of ``args.models``; returns (stage, setting
+    name) -> figures."""
+    import torch
+    device = torch.device(args.device)
+    size = 4096 if device.type == 'cuda' else 2048
+    peaks, fast = choose_dtype(args, device, size)
+    results = {}
+    for stage in args.models:
+        scheduler, recipes = stage_recipe(stage)
+        settings = prepare_settings(args, stage, device, fast, scheduler)
+        times, stage_peaks = time_rounds(settings, peaks, device, size,
+                                         args.repeats)
+        print(f'[{stage}] ' + ', '.join(
+            f'matmul peak {d} {g:.1f} GFLOP/s' for d, g in stage_peaks.items())
+            + f' (median of {args.repeats} rounds, between the steps)')
+        for s in settings:
+            row, kinds = measure(s, stage, times[s.name],
+                                 stage_peaks.get(s.dtype), device)
+            add_recipes(row, recipes, s.optimised)
+            if args.profile and not s.compiled:
+                row['profile'] = op_profile(s.step, kinds)
+                print_profile(row['profile'])
+            results[(stage, s.name)] = row
+        del settings
+    print(summarize(results, args.models, fast))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({f'{s}/{n}': r for (s, n), r in results.items()}, f,
@@ -462,7 +525,8 @@ def full_sample(args, fast, device):
     """Time one whole 64x64 guided sample with DPM-Solver++ 20 steps."""
     import torch
     from mmengine import Config
-    from mmagic.registry import MODELS
+
+    from projects.glide.api import build_model
     cfg = Config.fromfile(args.config)
     cfg.model.pop('unet_up', None)
     cfg.model.pop('diffusion_scheduler_up', None)
@@ -471,7 +535,7 @@ def full_sample(args, fast, device):
                                          timestep_respacing='20')
     cfg.model.dtype = fast
     cfg.model.data_preprocessor = dict(type='BaseDataPreprocessor')
-    model = MODELS.build(cfg.model).eval().to(device)
+    model = build_model(cfg, device=device)
     start = time.perf_counter()
     model.infer(prompt='an oil painting of a corgi', seed=0)
     sync(device)

@@ -5,11 +5,13 @@ judge (no downloaded weights).
     python tools/eval_shapes.py --checkpoint CKPT --samplers    # samplers/steps
     python tools/eval_shapes.py --checkpoint CKPT --precision   # bf16 vs fp32
     python tools/eval_shapes.py --clip \
-        --config projects/glide/configs/glide_shapes-32-clip.py \
+        --config projects/glide/configs/glide_noised-clip_1xb64-2k_shapes-32x32.py \
         --checkpoint CKPT                      # classifier-free vs CLIP
     python tools/eval_shapes.py --inpaint \
-        --config projects/glide/configs/glide_shapes-32-inpaint.py \
+        --config projects/glide/configs/glide_inpaint_2xb16-1500_shapes-32x32.py \
         --checkpoint INPAINT_CKPT --baseline BASE_CKPT            # inpainting
+    python tools/eval_shapes.py --checkpoint CKPT --cells \
+        --per-prompt 1               # accuracy per shape x size cell
 
 Prompts are held-out captions (scenes of another seed than the training
 set's); each gets ``--per-prompt`` samples. Caption accuracy is the judge's
@@ -37,25 +39,28 @@ from projects.glide.runtime import require_environment  # noqa: E402
 
 require_environment('tools/eval_shapes.py')
 
-CONFIG = 'projects/glide/configs/glide_shapes-32.py'
+CONFIG = 'projects/glide/configs/glide_base-stage1_2xb16-4k_shapes-32x32.py'
 KEYS = ('colour', 'shape', 'size', 'position', 'background', 'all')
-SAMPLERS = [
-    ('ancestral', 'GlideAncestralScheduler', 100),
-    ('DDIM', 'GlideDDIMScheduler', 50),
-    ('DPM-Solver++', 'GlideDPMSolverScheduler', 25),
-    ('DPM-Solver++', 'GlideDPMSolverScheduler', 20),
-    ('DPM-Solver++', 'GlideDPMSolverScheduler', 15),
-    ('DPM-Solver++', 'GlideDPMSolverScheduler', 10),
+#: The score columns of the guidance, CLIP and sampler tables.
+SCORES = [f'acc {k}' for k in KEYS] + ['diversity', 's/sample']
+#: The sampler table's rows: label, sampler (projects.glide.api.SAMPLERS),
+#: steps.
+SAMPLER_ROWS = [
+    ('ancestral', 'ancestral', 100),
+    ('DDIM', 'ddim', 50),
+    ('DPM-Solver++', 'dpm++2m', 25),
+    ('DPM-Solver++', 'dpm++2m', 20),
+    ('DPM-Solver++', 'dpm++2m', 15),
+    ('DPM-Solver++', 'dpm++2m', 10),
 ]
 
 
 def load(config, checkpoint, sampler=None, device='cpu'):
-    from mmengine import Config
-    from mmagic.apis import init_model
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if sampler:  # the config's other settings (prediction_type) kept
-        cfg.model.diffusion_scheduler.type = sampler
-    return init_model(cfg, checkpoint, device=device)
+    """The model of ``config`` (a file or a Config) with ``checkpoint``;
+    ``sampler`` (a name of ``projects.glide.api.SAMPLERS``) replaces the
+    config's sampler type, its other settings (prediction_type) kept."""
+    from projects.glide.api import build_model
+    return build_model(config, checkpoint, device, sampler=sampler)
 
 
 def prompts_of(n, seed):
@@ -98,13 +103,24 @@ def _diversity(acc):
 
 
 def table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
-    return '\n'.join(lines)
+    """A markdown table whose columns are aligned in plain text too."""
+    cells = [[str(c) for c in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row):
+        return '| ' + ' | '.join(c.ljust(w) for c, w in zip(row, widths)) + \
+            ' |'
+
+    rule = '|' + '|'.join('-' * (w + 2) for w in widths) + '|'
+    return '\n'.join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
 
 
-def _guided_rows(args, model, settings):
+def progress(header, row):
+    """Print a finished row as ``name: value`` pairs."""
+    print(', '.join(f'{h}: {c}' for h, c in zip(header, row)), flush=True)
+
+
+def _guided_rows(args, model, settings, header):
     """One row per (label, guidance_scale, classifier_scale) setting."""
     rows = []
     prompts = prompts_of(args.prompts, args.prompt_seed)
@@ -117,19 +133,19 @@ def _guided_rows(args, model, settings):
         acc = score(samples, captions, args.per_prompt)
         rows.append(label + [f'{acc[k]:.2f}' for k in KEYS] +
                     [_diversity(acc), f'{per_sample:.3f}'])
-        print(rows[-1], flush=True)
+        progress(header, rows[-1])
     return rows
 
 
 def guidance_table(args, model):
-    rows = _guided_rows(args, model, [([g], g, 0.0) for g in args.scales])
+    header = ['guidance'] + SCORES
+    rows = _guided_rows(args, model, [([g], g, 0.0) for g in args.scales],
+                        header)
     sampler = type(model.diffusion_scheduler).__name__
     title = (f'Classifier-free guidance on the shapes model: {sampler}, '
              f'{args.steps} steps, {args.prompts} held-out prompts x '
              f'{args.per_prompt} samples')
-    return title + '\n\n' + table(
-        ['guidance'] + [f'acc {k}' for k in KEYS] + ['diversity', 's/sample'],
-        rows)
+    return title + '\n\n' + table(header, rows)
 
 
 def clip_table(args, model):
@@ -140,28 +156,28 @@ def clip_table(args, model):
     (``--guidance`` with each CLIP scale); same prompts and seeds."""
     if model.classifier is None:
         raise SystemExit('--clip needs a config with a CLIP guide '
-                         '(glide_shapes-32-clip.py)')
+                         '(glide_noised-clip_1xb64-2k_shapes-32x32.py)')
     settings = [(['classifier-free', g, 0], g, 0.0) for g in args.scales]
     settings += [(['CLIP', 1, c], 1.0, c) for c in args.clip_scales]
     settings += [(['CLIP, unconditional model', 0, c], 0.0, c)
                  for c in args.clip_scales]
     settings += [(['both', args.guidance, c], args.guidance, c)
                  for c in args.clip_scales]
-    rows = _guided_rows(args, model, settings)
+    header = ['guidance', 'guidance_scale', 'classifier_scale'] + SCORES
+    rows = _guided_rows(args, model, settings, header)
     sampler = type(model.diffusion_scheduler).__name__
     title = (f'Classifier-free guidance vs CLIP guidance on the shapes model: '
              f'{sampler}, {args.steps} steps, {args.prompts} held-out '
              f'prompts x {args.per_prompt} samples')
-    return title + '\n\n' + table(
-        ['guidance', 'guidance_scale', 'classifier_scale'] +
-        [f'acc {k}' for k in KEYS] + ['diversity', 's/sample'], rows)
+    return title + '\n\n' + table(header, rows)
 
 
 def sampler_table(args):
+    header = ['sampler steps'] + SCORES
     rows = []
     prompts = prompts_of(args.prompts, args.prompt_seed)
-    for name, kind, steps in SAMPLERS:
-        model = load(args.config, args.checkpoint, kind)
+    for name, sampler, steps in SAMPLER_ROWS:
+        model = load(args.config, args.checkpoint, sampler)
         start = time.time()
         samples, captions = sample(model, prompts, args.per_prompt, steps,
                                    args.guidance, args.seed, args.batch)
@@ -169,13 +185,11 @@ def sampler_table(args):
         acc = score(samples, captions, args.per_prompt)
         rows.append([f'{name} {steps}'] + [f'{acc[k]:.2f}' for k in KEYS] +
                     [_diversity(acc), f'{per_sample:.3f}'])
-        print(rows[-1], flush=True)
+        progress(header, rows[-1])
     title = (f'Samplers on the shapes model (guidance {args.guidance}, '
              f'{len(prompts)} held-out prompts x {args.per_prompt} samples; '
              f'seconds per sample in batches of {args.batch})')
-    return title + '\n\n' + table(
-        ['sampler steps'] + [f'acc {k}' for k in KEYS] +
-        ['diversity', 's/sample'], rows)
+    return title + '\n\n' + table(header, rows)
 
 
 def precision_table(args):
@@ -184,7 +198,7 @@ def precision_table(args):
     rows, outs = [], {}
     for dtype in ('float32', 'bfloat16'):
         model = load(args.config, args.checkpoint,
-                     'GlideDDIMScheduler').set_precision(dtype)
+                     'ddim').set_precision(dtype)
         start = time.time()
         outs[dtype], captions = sample(model, prompts, args.per_prompt,
                                        args.steps, args.guidance, args.seed)
@@ -258,6 +272,8 @@ def save_inpaint_grid(path, images, masks, samples, per_prompt, rows=4,
 
 def inpaint_table(args):
     from mmengine import Config
+    header = (['model'] + [f'acc {k}' for k in KEYS] +
+              ['known region max change (8-bit levels)', 's/sample'])
     rows = []
     checkpoints = [('fine-tuned', args.checkpoint)]
     if args.baseline:
@@ -282,7 +298,7 @@ def inpaint_table(args):
         known = ((samples - images).abs() * masks).amax().item() * 127.5
         rows.append([name] + [f'{acc[k]:.2f}' for k in KEYS] +
                     [f'{known:.1f}', f'{per_sample:.3f}'])
-        print(rows[-1], flush=True)
+        progress(header, rows[-1])
     if args.grid:
         save_inpaint_grid(args.grid, images, masks, samples, rep)
     sampler = type(model.diffusion_scheduler).__name__
@@ -291,9 +307,52 @@ def inpaint_table(args):
              f'{args.steps} steps, guidance {args.guidance}, '
              f'{args.prompts} held-out scenes x {args.per_prompt} samples, '
              f'{image_size} px)')
-    return title + '\n\n' + table(
-        ['model'] + [f'acc {k}' for k in KEYS] +
-        ['known region max change (8-bit levels)', 's/sample'], rows)
+    return title + '\n\n' + table(header, rows)
+
+
+def cell_prompts(shape, size):
+    """Every colour x position x background (48 captions) of one shape and
+    size, each in the next caption template."""
+    import itertools
+    from projects.glide.shapes.scenes import (BACKGROUNDS, COLOURS, POSITIONS,
+                                              TEMPLATES, make_caption)
+    combos = itertools.product(COLOURS, POSITIONS, BACKGROUNDS)
+    return [make_caption(dict(shape=shape, size=size, colour=c, position=p,
+                              background=b), i % len(TEMPLATES))
+            for i, (c, p, b) in enumerate(combos)]
+
+
+def cells_table(args, model):
+    """The judge's accuracy per shape x size cell: each cell's 48 captions
+    (:func:`cell_prompts`) x ``--per-prompt`` samples; ``read as`` counts
+    the shapes the judge read where it was not the one asked for."""
+    from collections import Counter
+    from projects.glide.shapes import judge_image
+    from projects.glide.shapes.scenes import SHAPES, SIZES
+    header = ['shape', 'size', 'samples', 'right (all five)'] + \
+        [f'acc {k}' for k in KEYS] + ['shape read as (wrong ones)']
+    rows = []
+    for shape in SHAPES:
+        for size in SIZES:
+            samples, captions = sample(model, cell_prompts(shape, size),
+                                       args.per_prompt, args.steps,
+                                       args.guidance, args.seed, args.batch)
+            acc = score(samples, captions, args.per_prompt)
+            wrong = Counter(judge_image(s)['shape'] for s in samples)
+            wrong.pop(shape, None)
+            rows.append([shape, size, len(captions),
+                         f'{round(acc["all"] * len(captions))}/'
+                         f'{len(captions)}'] +
+                        [f'{acc[k]:.2f}' for k in KEYS] +
+                        [', '.join(f'{k} {n}' for k, n in wrong.items())
+                         or '-'])
+            progress(header, rows[-1])
+    sampler = type(model.diffusion_scheduler).__name__
+    title = (f'The judge\'s accuracy per shape and size: {sampler}, '
+             f'{args.steps} steps, guidance {args.guidance}, every colour x '
+             f'position x background (48 captions) x {args.per_prompt} '
+             f'samples per cell, seed {args.seed}')
+    return title + '\n\n' + table(header, rows)
 
 
 def main(argv=None):
@@ -302,7 +361,7 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=CONFIG)
     p.add_argument('--checkpoint', required=True,
-                   help='a checkpoint trained with glide_shapes-32.py')
+                   help='a checkpoint trained with glide_base-stage1_2xb16-4k_shapes-32x32.py')
     p.add_argument('--prompts', type=int, default=64)
     p.add_argument('--per-prompt', type=int, default=4)
     p.add_argument('--prompt-seed', type=int, default=12345,
@@ -326,10 +385,13 @@ def main(argv=None):
                    'first scenes, their inputs and the fine-tuned samples')
     p.add_argument('--clip', action='store_true',
                    help='classifier-free vs CLIP guidance (--config a '
-                   'config with a CLIP guide, glide_shapes-32-clip.py)')
+                   'config with a CLIP guide, glide_noised-clip_1xb64-2k_shapes-32x32.py)')
     p.add_argument('--clip-scales', type=float, nargs='+',
                    default=[10, 30, 100],
                    help='with --clip: the CLIP guidance scales')
+    p.add_argument('--cells', action='store_true',
+                   help='accuracy per shape x size cell, over every colour, '
+                   'position and background')
     p.add_argument('--out', help='append the tables to this file')
     args = p.parse_args(argv)
     import projects.glide.models  # noqa: F401
@@ -343,6 +405,8 @@ def main(argv=None):
         text = inpaint_table(args)
     elif args.clip:
         text = clip_table(args, load(args.config, args.checkpoint))
+    elif args.cells:
+        text = cells_table(args, load(args.config, args.checkpoint))
     else:
         text = guidance_table(args, load(args.config, args.checkpoint))
     print(text)

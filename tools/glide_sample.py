@@ -1,29 +1,29 @@
-"""Generate images with GLIDE and save them as a PNG grid.
+r"""Generate images with GLIDE and save them as a PNG grid.
 
 Examples::
 
     # the shapes demo cascade, 32 px base + 32->64 upsampler
     # (checkpoints/glide_shapes-32.safetensors)
-    python tools/glide_sample.py "a red circle in the top left on a black background"
+    python tools/glide_sample.py \
+        "a large red circle in the top left corner, black background"
     python tools/glide_sample.py "an oil painting of a corgi" \
         --config projects/glide/configs/glide_ddim-classifier-free_laion-64-256.py \
         --checkpoint glide_laion-64-256.pth --batch-size 4 --seed 0
     # inpainting (white mask pixels are kept, black ones generated)
     python tools/glide_sample.py "a corgi in a field" \
-        --config projects/glide/configs/glide_ddim-classifier-free_laion-64-256-inpaint.py \
+        --config projects/glide/configs/glide_inpaint-classifier-free_laion-64-256.py \
         --checkpoint glide-64-256-inpaint.pth --init-image grass.png --mask mask.png
 
-Each prompt gets ``--batch-size`` samples (one row per prompt). Without
-``--config`` the shapes demo cascade (``glide_shapes-32-64.py``) is used,
-with its checkpoint when ``checkpoints/glide_shapes-32.safetensors`` exists.
-Defaults of the guidance and the steps come from the config's
-``model.test_cfg`` (what validation uses), else guidance 3 and the samplers'
-configured respacing. The settings
-actually used are written into the PNG's text metadata (key ``glide``); other
-formats cannot hold them.
+Each prompt gets --batch-size samples (one row per prompt). Without --config
+the shapes demo cascade is used, with its checkpoint when
+checkpoints/glide_shapes-32.safetensors exists. The guidance and the steps
+default to the config's model.test_cfg (what validation uses), else guidance
+3 and the samplers' configured respacing. The settings that were used (and
+only those) are written into the PNG's text metadata (key "glide"); other
+formats cannot hold them. A model that knows only a closed vocabulary (the
+shapes models) warns about the words of a prompt it has never seen.
 """
 import argparse
-import json
 import os
 import pickle
 import sys
@@ -36,16 +36,10 @@ from projects.glide.runtime import require_environment  # noqa: E402
 
 require_environment('tools/glide_sample.py')
 
-SAMPLERS = {
-    'ancestral': 'GlideAncestralScheduler',
-    'ddim': 'GlideDDIMScheduler',
-    'dpm++2m': 'GlideDPMSolverScheduler',
-}
-CONFIG_DIR = os.path.join(ROOT, 'projects', 'glide', 'configs')
-DEMO_CONFIG = os.path.join(CONFIG_DIR, 'glide_shapes-32-64.py')
-DEMO_CHECKPOINT = os.path.join(ROOT, 'checkpoints',
-                               'glide_shapes-32.safetensors')
-DTYPES = ('float32', 'bfloat16', 'float16')
+from projects.glide.api import (DEMO_CHECKPOINT, DEMO_CONFIG,  # noqa: E402
+                                DTYPES, SAMPLERS, build_model,
+                                prompt_vocabulary, read_image,
+                                sampling_settings, save_png, unknown_words)
 
 
 def fail(msg):
@@ -53,82 +47,95 @@ def fail(msg):
     raise SystemExit(f'glide_sample.py: error: {msg}')
 
 
-def _int_in(low, high=None):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's lines and shows every default that is a
+    value (a default of None is described by the option's help)."""
 
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f'not an int: {text!r}')
-        if value < low or (high is not None and value > high):
-            upper = 'inf' if high is None else high
-            raise argparse.ArgumentTypeError(
-                f'must be in [{low}, {upper}], got {value}')
-        return value
-
-    return parse
+    def _get_help_string(self, action):
+        text = action.help or ''
+        default = action.default
+        if default is None or default is False or \
+                default is argparse.SUPPRESS or '(default' in text:
+            return text
+        return f'{text} (default: %(default)s)'
 
 
-def _scale(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not a number: {text!r}')
-    if not 0 <= value < float('inf'):
-        raise argparse.ArgumentTypeError(
-            f'must be a finite number >= 0, got {text}')
-    return value
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def make_parser():
+    demo = os.path.basename(DEMO_CONFIG)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=HelpFormatter)
     p.add_argument('prompts', nargs='+', help='one or more prompts')
+    p.add_argument('--separator', help="split each prompt argument at this "
+                   "string, e.g. ';' (pieces stripped, empty ones dropped): "
+                   'one argument then holds several prompts')
     p.add_argument('--config', help='model config (default: the shapes demo '
-                   'cascade, glide_shapes-32-64.py)')
+                   f'cascade, {demo})')
     p.add_argument('--checkpoint', help='weights (.pth or .safetensors); '
                    'without it the weights are random (default: '
-                   'checkpoints/glide_shapes-32.safetensors with the default '
-                   'config, when that file exists)')
+                   f'{os.path.relpath(DEMO_CHECKPOINT, ROOT)} with the '
+                   'default config, when that file exists)')
     p.add_argument('--out', default='outputs/glide.png',
                    help='output image (.png keeps the settings as metadata)')
-    p.add_argument('--batch-size', type=_int_in(1), default=1,
+    p.add_argument('--batch-size', type=int, default=1,
                    help='samples per prompt')
-    p.add_argument('--zoom', type=_int_in(1, 16), default=1,
-                   help='enlarge the grid by this integer factor, pixels '
-                   'repeated (e.g. 4 for a 32 px model; default: 1)')
-    p.add_argument('--seed', type=_int_in(0, 2**64 - 1), default=0)
+    p.add_argument('--zoom', type=int, default=1,
+                   help='enlarge the grid by this integer factor (1 to 16), '
+                   'pixels repeated (e.g. 4 for a 32 px model)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='random seed, 0 to 2**64 - 1')
     p.add_argument('--steps', default=None,
-                   help="base steps (int) or respacing ('100', 'ddim50')")
+                   help="base steps (int) or respacing ('100', 'ddim50'; "
+                   "default: the config's)")
     p.add_argument('--steps-up', default=None,
-                   help="upsampler steps or respacing ('fast27'); configs "
-                   'with an upsampler only')
-    p.add_argument('--guidance', type=_scale, default=None,
-                   help='classifier-free guidance scale (1 = off; default: '
-                   "the config's test_cfg, else 3)")
+                   help="upsampler steps or respacing ('fast27'; default: "
+                   "the config's); configs with an upsampler only")
+    p.add_argument('--guidance', type=float, default=None,
+                   help='classifier-free guidance scale, >= 0 (1 = off; '
+                   "default: the config's test_cfg, else 3)")
     p.add_argument('--negative-prompt', default=None,
-                   help='replaces the empty prompt of the guidance')
-    p.add_argument('--classifier-scale', type=_scale, default=None,
-                   help="CLIP-guidance scale (CLIP configs; default: the "
-                   "config's, 0 = off)")
-    p.add_argument('--init-image', help='image to inpaint (inpainting '
-                   'configs; with --mask)')
-    p.add_argument('--mask', help='inpainting mask image: white = keep the '
+                   help='replaces the empty prompt of the guidance (unused '
+                   'with --guidance 1)')
+    p.add_argument('--classifier-scale', type=float, default=None,
+                   help="CLIP-guidance scale, >= 0 (CLIP configs; default: "
+                   "the config's, 0 = off)")
+    p.add_argument('--init-image', help='square image to inpaint '
+                   '(inpainting configs; with --mask)')
+    p.add_argument('--mask', help='square inpainting mask: white = keep the '
                    'init image, black = generate')
     p.add_argument('--sampler', choices=sorted(SAMPLERS),
-                   help='base sampler (default: the config\'s)')
+                   help="base sampler (default: the config's)")
     p.add_argument('--dtype', choices=DTYPES, default=None,
                    help="UNet precision (default: the config's, float32)")
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bar')
+    return p
 
 
-def _steps(value):
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value
+def parse_args(argv=None):
+    """The parsed arguments, numbers range-checked (projects.glide.checks)
+    and prompts split at ``--separator``."""
+    from projects.glide.checks import check_int, check_scale, check_seed
+    p = make_parser()
+    args = p.parse_args(argv)
+    try:
+        check_int(args.batch_size, '--batch-size', 1)
+        check_int(args.zoom, '--zoom', 1, 16)
+        check_seed(args.seed, '--seed')
+        for flag in ('guidance', 'classifier_scale'):
+            if getattr(args, flag) is not None:
+                check_scale(getattr(args, flag), '--' + flag.replace('_', '-'))
+    except ValueError as err:
+        p.error(str(err))
+    if args.separator is not None:
+        if not args.separator:
+            p.error('--separator must not be empty')
+        args.prompts = [piece.strip() for text in args.prompts
+                        for piece in text.split(args.separator)
+                        if piece.strip()]
+        if not args.prompts:
+            p.error(f'no prompt left after splitting at {args.separator!r}')
+    return args
 
 
 def check_out(path):
@@ -160,51 +167,8 @@ def check_out(path):
     return fmt == 'PNG'
 
 
-def read_image(path, size, what, mode):
-    """An image file as a (1, C, size, size) tensor in [0, 1]."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    if not os.path.isfile(path):
-        fail(f'{what} {path}: no such file')
-    try:
-        with Image.open(path) as img:
-            img = img.convert(mode).resize(
-                (size, size),
-                Image.NEAREST if mode == 'L' else Image.BICUBIC)
-    except OSError as err:
-        fail(f'{what} {path}: not a readable image ({err})')
-    array = np.asarray(img, dtype=np.float32) / 255
-    if array.ndim == 2:
-        array = array[..., None]
-    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
-
-
-def save_png(image, path, settings):
-    """Save a PIL image as PNG with ``settings`` as JSON text metadata
-    (key ``glide``; read back with ``Image.open(path).text['glide']``)."""
-    from PIL import PngImagePlugin
-    info = PngImagePlugin.PngInfo()
-    info.add_text('glide', json.dumps(settings))
-    image.save(path, format='PNG', pnginfo=info)
-
-
-def build_model(cfg, checkpoint, device):
-    """mmagic's ``init_model`` without importing ``mmagic.apis`` (its
-    inferencers take about 2 s to import)."""
-    from mmengine.runner import load_checkpoint
-
-    from mmagic.registry import MODELS
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    model.cfg = cfg
-    return model.to(device).eval()
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    keeps_settings = check_out(args.out)
+def check_files(args):
+    """The config and checkpoint defaults, and the files that must exist."""
     if args.config is None:
         args.config = DEMO_CONFIG
         if args.checkpoint is None and os.path.isfile(DEMO_CHECKPOINT):
@@ -217,29 +181,33 @@ def main(argv=None):
         fail('--init-image and --mask go together (the image to inpaint and '
              'the region to keep)')
 
+
+def check_device(name):
+    """The torch device named by ``--device``."""
     import torch
-    from mmengine import Config
-    from mmengine.registry import init_default_scope
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    import projects.glide.models  # noqa: F401  (registers GLIDE)
-    from projects.glide.models import Glide
-
     try:
-        device = torch.device(args.device)
+        device = torch.device(name)
     except RuntimeError:
-        fail(f"--device {args.device}: not a device ('cpu', 'cuda', "
-             "'cuda:1'...)")
+        fail(f"--device {name}: not a device ('cpu', 'cuda', 'cuda:1'...)")
     if device.type == 'cuda' and not torch.cuda.is_available():
-        fail(f'--device {args.device}: no CUDA GPU is available here')
-    init_default_scope('mmagic')
-    cfg = Config.fromfile(args.config)
-    model_cfg = cfg.model
-    name = os.path.basename(args.config)
+        fail(f'--device {name}: no CUDA GPU is available here')
+    return device
+
+
+def _steps(text):
+    """A ``--steps`` value: an int when it is all digits, else a string."""
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def check_against_config(args, cfg):
+    """Fail on flags the config cannot use; print what the user should
+    know (a CLIP guide that is off, an inpainting config without an
+    image, a negative prompt that guidance 1 ignores)."""
+    model_cfg, name = cfg.model, os.path.basename(args.config)
     inpainting = 'Inpaint' in model_cfg.unet.type
-    has_up = model_cfg.get('unet_up') is not None
-    if args.steps_up is not None and not has_up:
+    if args.steps_up is not None and model_cfg.get('unet_up') is None:
         fail(f'--steps-up: {name} has no upsampler (base model only)')
     if args.init_image and not inpainting:
         fail(f'--init-image/--mask need an inpainting config (*-inpaint.py); '
@@ -255,27 +223,67 @@ def main(argv=None):
             not model_cfg.get('classifier_scale'):
         print(f'note: {name} has a CLIP guide, off by default: '
               '--classifier-scale S turns it on', file=sys.stderr)
-    if args.sampler:
-        model_cfg.diffusion_scheduler.type = SAMPLERS[args.sampler]
+
+
+def sampling_options(args, cfg):
+    """Guidance and steps: the flags, else the config's ``test_cfg``
+    (guidance 3 and the samplers' respacing without one); the steps are
+    checked now, not after loading the weights."""
+    from projects.glide.checks import check_steps
+    model_cfg = cfg.model
     test_cfg = model_cfg.get('test_cfg') or {}
+    has_up = model_cfg.get('unet_up') is not None
     guidance = args.guidance if args.guidance is not None else \
         test_cfg.get('guidance_scale', 3.0)
     steps = _steps(args.steps) if args.steps is not None else \
         test_cfg.get('num_inference_steps')
     steps_up = _steps(args.steps_up) if args.steps_up is not None else \
         test_cfg.get('num_inference_steps_up') if has_up else None
-    try:  # the steps are checked now, not after loading the weights
-        Glide._check_steps(steps, '--steps')
-        Glide._check_steps(steps_up, '--steps-up')
+    scheduler = model_cfg.diffusion_scheduler
+    scheduler_up = model_cfg.get('diffusion_scheduler_up') or scheduler
+    try:
+        check_steps(steps, '--steps',
+                    scheduler.get('num_train_timesteps', 1000))
+        check_steps(steps_up, '--steps-up',
+                    scheduler_up.get('num_train_timesteps', 1000))
     except ValueError as err:
         fail(err)
-    out_size = (model_cfg.unet_up if has_up else model_cfg.unet).image_size
-    init_image = mask = None
-    if args.init_image:
-        init_image = read_image(args.init_image, out_size, '--init-image',
-                                'RGB') * 2 - 1
-        mask = (read_image(args.mask, out_size, '--mask', 'L') >= 0.5).float()
+    if args.negative_prompt is not None and guidance == 1:
+        print('note: --negative-prompt is not used with guidance 1 (no '
+              'classifier-free guidance), so it is not recorded either',
+              file=sys.stderr)
+    return dict(guidance_scale=guidance, num_inference_steps=steps,
+                num_inference_steps_up=steps_up)
 
+
+def inpainting_inputs(args, cfg):
+    """``init_image`` in [-1, 1] and ``mask`` (1 = keep) at the output
+    size, or None and None without ``--init-image``."""
+    if not args.init_image:
+        return None, None
+    model_cfg = cfg.model
+    size = (model_cfg.get('unet_up') or model_cfg.unet).image_size
+    try:
+        init_image = read_image(args.init_image, size, 'RGB', '--init-image')
+        mask = read_image(args.mask, size, 'L', '--mask')
+    except (ValueError, FileNotFoundError) as err:
+        fail(err)
+    return init_image * 2 - 1, (mask >= 0.5).float()
+
+
+def warn_about_prompts(args, cfg):
+    """Warn about the words of a prompt outside the model's closed
+    vocabulary (``prompt_vocabulary`` in the config), and about random
+    weights."""
+    name = os.path.basename(args.config)
+    vocabulary = prompt_vocabulary(cfg)
+    for prompt in args.prompts:
+        words = unknown_words(prompt, vocabulary)
+        if words:
+            print(f'WARNING: {name} knows only the words of its '
+                  f'{cfg.get("prompt_vocabulary")} captions; "{prompt}" has '
+                  f'words it has never seen: {", ".join(words)}. They will '
+                  'not show in the image.', file=sys.stderr)
     if not args.checkpoint:
         demo = (' (the demo weights belong at '
                 f'{os.path.relpath(DEMO_CHECKPOINT)})'
@@ -283,63 +291,83 @@ def main(argv=None):
         print(f'WARNING: no --checkpoint: sampling {name} with RANDOM '
               'weights, so the images are noise. Pass --checkpoint FILE '
               f'(.pth or .safetensors){demo}.', file=sys.stderr)
-    start = time.time()
-    model = build_model(cfg, args.checkpoint, args.device)
-    if args.dtype:
-        model.set_precision(args.dtype)
-    load_s = time.time() - start
-    prompts = [p for p in args.prompts for _ in range(args.batch_size)]
-    start = time.time()
-    out = model.infer(
-        prompt=prompts,
-        guidance_scale=guidance,
-        num_inference_steps=steps,
-        num_inference_steps_up=steps_up,
-        negative_prompt=args.negative_prompt,
-        classifier_scale=args.classifier_scale,
-        init_image=init_image,
-        mask=mask,
-        seed=args.seed,
-        show_progress=not args.no_progress)
-    sample_s = time.time() - start
-    samples = out['samples']
-    grid = make_grid((samples + 1) / 2, nrow=args.batch_size, padding=2)
+
+
+# The grid lines' colour: a slate blue, visible on black, white and gray
+# backgrounds and unlike every colour the shapes captions name.
+GRID_RGB = (0.30, 0.45, 0.60)
+
+
+def to_grid(samples, per_row, zoom):
+    """Samples in [-1, 1] as one PIL image, ``per_row`` per row, 2 px
+    grid lines (:data:`GRID_RGB`), enlarged ``zoom`` times (pixels
+    repeated)."""
+    import torch
+    from PIL import Image
+    from torchvision.utils import make_grid
+    grid = make_grid((samples + 1) / 2, nrow=per_row, padding=2)
+    lines = make_grid(torch.ones_like(samples), nrow=per_row, padding=2) == 0
+    grid = torch.where(lines, torch.tensor(GRID_RGB).view(3, 1, 1), grid)
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
     image = Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
-    if args.zoom > 1:
-        image = image.resize((image.width * args.zoom,
-                              image.height * args.zoom), Image.NEAREST)
+    if zoom > 1:
+        image = image.resize((image.width * zoom, image.height * zoom),
+                             Image.NEAREST)
+    return image
 
-    def stage(scheduler, spec):
-        """The sampler and the steps a stage used."""
-        spec = scheduler.default_respacing if spec is None else spec
-        return type(scheduler).__name__, spec, len(scheduler.timesteps)
 
+def image_settings(args, model, options, seconds):
+    """The PNG's metadata: the settings that made the image."""
+    import torch
     settings = dict(prompts=args.prompts, batch_size=args.batch_size,
-                    seed=args.seed, guidance=guidance,
-                    negative_prompt=args.negative_prompt)
-    settings['sampler'], settings['steps'], settings['num_steps'] = stage(
-        model.diffusion_scheduler, steps)
-    if has_up:
-        settings['sampler_up'], settings['steps_up'], \
-            settings['num_steps_up'] = stage(model.diffusion_scheduler_up,
-                                             steps_up)
-        settings['upsample_temp'] = model.upsample_temp
-    if model.classifier is not None:
-        settings['classifier_scale'] = (
-            model.classifier_scale if args.classifier_scale is None else
-            args.classifier_scale)
+                    seed=args.seed)
+    settings.update(sampling_settings(
+        model, options['guidance_scale'], args.negative_prompt,
+        options['num_inference_steps'], options['num_inference_steps_up'],
+        args.classifier_scale))
+    if args.init_image:
+        settings.update(init_image=args.init_image, mask=args.mask)
     settings.update(
-        init_image=args.init_image, mask=args.mask, config=args.config,
+        config=args.config,
         checkpoint=args.checkpoint or 'none (random weights)',
         dtype=str(next(model.unet.parameters()).dtype).replace('torch.', ''),
         device=args.device, threads=torch.get_num_threads(), zoom=args.zoom,
-        seconds=round(sample_s, 2))
+        seconds=round(seconds, 2))
+    return settings
+
+
+def main(argv=None):
+    """Run the tool; returns the path of the image written."""
+    from mmengine import Config
+    args = parse_args(argv)
+    keeps_settings = check_out(args.out)
+    check_files(args)
+    check_device(args.device)
+    cfg = Config.fromfile(args.config)
+    check_against_config(args, cfg)
+    options = sampling_options(args, cfg)
+    init_image, mask = inpainting_inputs(args, cfg)
+    warn_about_prompts(args, cfg)
+    start = time.time()
+    model = build_model(cfg, args.checkpoint, args.device,
+                        sampler=args.sampler, dtype=args.dtype)
+    load_s = time.time() - start
+    prompts = [p for p in args.prompts for _ in range(args.batch_size)]
+    start = time.time()
+    samples = model.infer(
+        prompt=prompts, negative_prompt=args.negative_prompt,
+        classifier_scale=args.classifier_scale, init_image=init_image,
+        mask=mask, seed=args.seed, show_progress=not args.no_progress,
+        **options)['samples']
+    sample_s = time.time() - start
+    image = to_grid(samples, args.batch_size, args.zoom)
     if keeps_settings:
-        save_png(image, args.out, settings)
+        save_png(image, args.out, image_settings(args, model, options,
+                                                 sample_s))
     else:
         image.save(args.out)
-    print(f'wrote {args.out}: {len(prompts)} samples of '
+    count = len(prompts)
+    print(f'wrote {args.out}: {count} sample{"s" * (count != 1)} of '
           f'{samples.shape[-1]}x{samples.shape[-2]} in {sample_s:.1f} s '
           f'(model loaded in {load_s:.1f} s)')
     return args.out

@@ -35,7 +35,7 @@ from projects.glide.runtime import require_environment  # noqa: E402
 require_environment('tools/profile_train.py')
 
 CONFIG = os.path.join(os.path.dirname(__file__), '..', 'projects', 'glide',
-                      'configs', 'glide_shapes-32.py')
+                      'configs', 'glide_base-stage1_2xb16-4k_shapes-32x32.py')
 PHASES = ('data', 'tokenize', 'text', 'unet', 'loss', 'backward',
           'optimizer', 'ema')
 

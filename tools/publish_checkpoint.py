@@ -13,9 +13,9 @@ the shapes file holds the base model, its upsampler and its CLIP guide, each
 trained by its own run with the base network frozen::
 
     python tools/publish_checkpoint.py \
-        work_dirs/glide_shapes-32-64/iter_1000.pth \
+        work_dirs/glide_upsampler_2xb16-1k_shapes-32-64/iter_1000.pth \
         checkpoints/glide_shapes-32.safetensors \
-        --merge work_dirs/glide_shapes-32-clip/iter_2000.pth
+        --merge work_dirs/glide_noised-clip_1xb64-2k_shapes-32x32/iter_2000.pth
 
 A tensor that two checkpoints both hold must be equal in them (after the
 cast to ``--dtype``), else nothing is written: merged runs must share the

@@ -1,12 +1,15 @@
 """Test (sample and evaluate) a GLIDE checkpoint with mmengine's Runner.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--verbose]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
 The test set is the config's ``test_dataloader``: point it at your data with
 ``--cfg-options test_dataloader.dataset.data_root=DIR`` (a folder with
-``annotations.jsonl`` and its images). Writes a grid of the samples
-(work_dir/<time>/vis_data) and the metrics.
+``annotations.jsonl`` and its images); the training and validation data
+are not needed. Writes a grid of the samples (work_dir/<time>/vis_data)
+and the metrics. The console shows a short summary; mmengine's
+environment, config and hook tables go to the log file (``--verbose``
+prints them too).
 """
 import argparse
 import os
@@ -19,10 +22,9 @@ from projects.glide.runtime import require_environment  # noqa: E402
 
 require_environment('tools/test.py')
 
-from mmengine.runner import Runner  # noqa: E402
-
-from projects.glide.engine.launch import (add_runner_args,  # noqa: E402
-                                          check_data, load_runner_config)
+from projects.glide.engine.launch import (  # noqa: E402
+    add_runner_args, check_data, describe_run, load_runner_config,
+    runner_class)
 
 
 def main(argv=None):
@@ -39,7 +41,10 @@ def main(argv=None):
     cfg = load_runner_config(args)
     check_data(cfg, ['test_dataloader'])
     cfg.load_from = args.checkpoint
-    return Runner.from_cfg(cfg).test()
+    runner = runner_class(args.verbose).from_cfg(cfg)
+    if runner.rank == 0:
+        print(describe_run(cfg, runner, 'tools/test.py'), flush=True)
+    return runner.test()
 
 
 if __name__ == '__main__':

@@ -1,7 +1,17 @@
 """Train a GLIDE config with mmengine's Runner (as mmagic's tools/train.py).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--max-iters N] [--no-validate] [--verbose]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+
+A shorter run of the same recipe: ``--max-iters N`` scales the whole
+schedule to N iterations (each param_scheduler's begin/end/T_max/milestones
+and the validation, checkpoint and logger intervals, by N over the config's
+max_iters); ``--cfg-options train_cfg.max_iters=N`` alone stops early on the
+config's learning-rate schedule. ``--no-validate`` switches validation off
+(it then needs no validation data). The console shows a short summary of
+the run; mmengine's environment, config and hook tables go to the log file
+(``--verbose`` prints them too).
 
 Several processes (DDP, one per GPU or CPU process): tools/dist_train.sh.
 """
@@ -16,10 +26,9 @@ from projects.glide.runtime import require_environment  # noqa: E402
 
 require_environment('tools/train.py')
 
-from mmengine.runner import Runner  # noqa: E402
-
-from projects.glide.engine.launch import (add_runner_args,  # noqa: E402
-                                          check_data, load_runner_config)
+from projects.glide.engine.launch import (  # noqa: E402
+    add_runner_args, check_data, describe_run, disable_validation,
+    load_runner_config, runner_class, shorten_schedule)
 
 
 def main(argv=None):
@@ -32,9 +41,19 @@ def main(argv=None):
         help='resume from CKPT, or from the latest checkpoint in work_dir')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (AmpOptimWrapper, GPU)')
+    parser.add_argument(
+        '--max-iters', type=int, metavar='N',
+        help='train N iterations, the schedule (learning rate, validation, '
+        'checkpoint and logger intervals) scaled to them')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='switch validation off')
     add_runner_args(parser)
     args = parser.parse_args(argv)
     cfg = load_runner_config(args)
+    if args.max_iters is not None:
+        shorten_schedule(cfg, args.max_iters)
+    if args.no_validate:
+        disable_validation(cfg)
     check_data(cfg, ['train_dataloader'] +
                (['val_dataloader'] if cfg.get('val_cfg') else []))
     if args.amp:
@@ -44,7 +63,9 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    runner = Runner.from_cfg(cfg)
+    runner = runner_class(args.verbose).from_cfg(cfg)
+    if runner.rank == 0:
+        print(describe_run(cfg, runner, 'tools/train.py'), flush=True)
     runner.train()
     return runner
 

@@ -6,7 +6,7 @@ Examples::
     python tools/web_demo.py      # the same
     python tools/web_demo.py CONFIG [CHECKPOINT] [--port 7861]
     python tools/web_demo.py \
-        projects/glide/configs/glide_ddim-classifier-free_laion-64x64-inpaint.py \
+        projects/glide/configs/glide_inpaint-classifier-free_laion-64x64.py \
         glide-64-inpaint.pth      # adds the inpainting tab
 
 The page serves this machine only (127.0.0.1) unless ``--host`` says
@@ -15,9 +15,15 @@ and run one at a time, each getting its own images. Every image is written to
 ``--out-dir`` (default ``outputs/web``) as a PNG whose text metadata (key
 ``glide``) holds the settings that made it, as ``tools/glide_sample.py``
 writes them; the page's download buttons give those files.
+
+Every field is checked by the server with the checks that ``Glide.infer``
+uses (``projects/glide/checks.py``); a bad value gets a message naming the
+field and its range, one line in the server log, and leaves the last images
+in place.
 """
 import argparse
 import os
+import queue
 import secrets
 import sys
 import threading
@@ -34,25 +40,101 @@ require_environment('tools/web_demo.py', ('torch', 'mmengine', 'mmagic',
 
 import gradio as gr  # noqa: E402
 
-from tools.glide_sample import (DEMO_CHECKPOINT, DEMO_CONFIG,  # noqa: E402
-                                DTYPES, SAMPLERS, build_model, save_png)
+from projects.glide.api import (DEMO_CHECKPOINT, DEMO_CONFIG,  # noqa: E402
+                                DTYPES, SAMPLERS, build_model,
+                                prompt_vocabulary, sampling_settings,
+                                save_png, unknown_words)
+from projects.glide.checks import check_float, check_int  # noqa: E402
 
 MAX_BATCH = 8
-MAX_STEPS = 250
 MAX_GUIDANCE = 20.0
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1  # the page's numbers are JavaScript doubles
+#: The inpainting brush: magenta, seen on black, white and gray scenes.
+BRUSH = '#ff00ff'
 SHAPES_EXAMPLES = [
     'a large red circle in the top left corner, black background',
-    'a small blue square in the bottom right corner, white background',
+    'a small blue triangle in the bottom right corner, white background',
     'a large yellow triangle in the top right corner, gray background',
-    'a small green square in the bottom left corner, black background',
+    'a large green square in the bottom left corner, black background',
 ]
+INPAINT_HELP = (
+    '1. Upload a square image (the upload button under the canvas).\n'
+    '2. Pick the brush (the pen button under the canvas) and paint, in '
+    'magenta, over the region to fill.\n'
+    '3. Describe the whole image in the prompt and press Inpaint.')
 # Crisp pixels for small images shown large.
 CSS = '.pixelated img { image-rendering: pixelated; }'
 
 
 class Cancelled(Exception):
     """Raised from the sampling callback when the page asked to stop."""
+
+
+def page_error(message):
+    """The page's error for a refused request: the message in the page and
+    one line in the server log, no traceback.
+
+    Args:
+        message (str): What is wrong and what is accepted.
+
+    Returns:
+        gr.Error: To raise.
+    """
+    print(f'web_demo: refused: {message}', file=sys.stderr, flush=True)
+    return gr.Error(message, print_exception=False)
+
+
+def checked(check, value, *args):
+    """``check(value, *args)`` (a checker of ``projects/glide/checks.py``)
+    with its error as the page's error.
+
+    The page's number fields give floats: a whole one is passed as an int.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    try:
+        return check(value, *args)
+    except (ValueError, TypeError) as err:
+        raise page_error(f'{err}.') from None
+
+
+class StageProgress:
+    """One line per sampling step of a cascade: the stage, its step and
+    the seconds left in it, from the stage's own pace (an upsampler step
+    costs more than a base step, so one pace for all would mislead).
+
+    Args:
+        stages (list[tuple[str, int]]): Each stage's name and steps, in
+            sampling order.
+        clock (callable): Seconds now (tests pass their own).
+    """
+
+    def __init__(self, stages, clock=time.monotonic):
+        self.stages, self.clock = stages, clock
+        self.stage_start = self.last = clock()
+
+    def locate(self, done):
+        """The stage (its index in ``stages``) and its step after ``done``
+        steps of all stages together."""
+        index, step = 0, done
+        while index + 1 < len(self.stages) and step > self.stages[index][1]:
+            step -= self.stages[index][1]
+            index += 1
+        return index, step
+
+    def __call__(self, done):
+        """The line after ``done`` steps of all stages together."""
+        now = self.clock()
+        index, step = self.locate(done)
+        name, steps = self.stages[index]
+        if step == 1:
+            self.stage_start = self.last
+        self.last = now
+        left = (now - self.stage_start) / step * (steps - step)
+        line = f'{name}: step {step} of {steps}, about {left:.1f} s left'
+        later = ', '.join(f'{n} ({s} steps)' for n, s in
+                          self.stages[index + 1:])
+        return f'{line}; then {later}' if later else line
 
 
 class WebDemo:
@@ -71,15 +153,11 @@ class WebDemo:
     def __init__(self, config, checkpoint=None, device='cpu',
                  out_dir='outputs/web', dtype=None):
         from mmengine import Config
-        from mmengine.registry import init_default_scope
-
-        import projects.glide.models  # noqa: F401  (registers GLIDE)
-        init_default_scope('mmagic')
         self.config, self.checkpoint = config, checkpoint
         cfg = Config.fromfile(config)
-        self.model = build_model(cfg, checkpoint, device)
-        if dtype:
-            self.model.set_precision(dtype)
+        self.model = build_model(cfg, checkpoint, device, dtype=dtype)
+        #: The words the model knows (None: any prompt).
+        self.vocabulary = prompt_vocabulary(cfg)
         self.out_dir = os.path.abspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         shown = os.path.relpath(self.out_dir)
@@ -88,24 +166,32 @@ class WebDemo:
         self.inpainting = self.model.is_inpainting
         up = self.model.unet_up
         self.out_size = (up if up is not None else self.model.unet).image_size
-        test_cfg = cfg.model.get('test_cfg') or {}
-        self.default_guidance = float(test_cfg.get('guidance_scale', 3.0))
-        scheduler = self.model.diffusion_scheduler
-        names = {v: k for k, v in SAMPLERS.items()}
-        self.default_sampler = names[type(scheduler).__name__]
-        scheduler.set_timesteps(test_cfg.get('num_inference_steps'))
-        self.default_steps = min(len(scheduler.timesteps), MAX_STEPS)
-        self._scheduler_cfg = dict(cfg.model.diffusion_scheduler)
-        self._schedulers = {self.default_sampler: scheduler}
+        self._read_defaults(cfg)
         self._lock = threading.Lock()
         self._running, self._cancel = set(), set()
         self._count = 0  # requests saved, for unique file names
 
+    def _read_defaults(self, cfg):
+        """The fields' defaults and ranges, from the config (``test_cfg``
+        as validation samples) and the model."""
+        test_cfg = cfg.model.get('test_cfg') or {}
+        self.default_guidance = float(test_cfg.get('guidance_scale', 3.0))
+        #: The upsampler's steps (None: its scheduler's default respacing).
+        self.steps_up = test_cfg.get('num_inference_steps_up')
+        scheduler = self.model.diffusion_scheduler
+        names = {v: k for k, v in SAMPLERS.items()}
+        self.default_sampler = names[type(scheduler).__name__]
+        self.max_steps = scheduler.num_train_timesteps
+        scheduler.set_timesteps(test_cfg.get('num_inference_steps'))
+        self.default_steps = len(scheduler.timesteps)
+        self._scheduler_cfg = dict(cfg.model.diffusion_scheduler)
+        self._schedulers = {self.default_sampler: scheduler}
+
     # ---------------------------------------------------------- checking
     def check(self, prompt, negative_prompt, batch_size, guidance, sampler,
               steps, seed, random_seed):
-        """Check the page's values; a bad one raises :class:`gr.Error`
-        naming the field and the accepted range.
+        """Check the page's values with the checks ``Glide.infer`` uses; a
+        bad one raises :class:`gr.Error` naming the field and its range.
 
         Returns:
             dict: The normalised values (``seed`` drawn when
@@ -113,41 +199,34 @@ class WebDemo:
         """
         prompt = (prompt or '').strip()
         if not prompt:
-            raise gr.Error('Prompt is empty: describe the image to draw, '
-                           f'e.g. "{SHAPES_EXAMPLES[0]}".')
-        batch_size = self._int(batch_size, 'Batch size', 1, MAX_BATCH)
-        guidance = self._number(guidance, 'Guidance scale', 0, MAX_GUIDANCE)
+            raise page_error('Prompt is empty: describe the image to draw, '
+                             f'e.g. "{SHAPES_EXAMPLES[0]}".')
+        batch_size = checked(check_int, batch_size, 'Batch size', 1,
+                             MAX_BATCH)
+        guidance = checked(check_float, guidance, 'Guidance scale', 0,
+                           MAX_GUIDANCE)
         if sampler not in SAMPLERS:
-            raise gr.Error(f'Sampler {sampler!r} is not one of '
-                           f'{", ".join(sorted(SAMPLERS))}.')
-        steps = self._int(steps, 'Steps', 1, MAX_STEPS)
+            raise page_error(f'Sampler must be one of '
+                             f'{", ".join(sorted(SAMPLERS))}, got '
+                             f'{sampler!r}.')
+        steps = checked(check_int, steps, 'Steps', 1, self.max_steps)
         if random_seed:
             seed = secrets.randbelow(MAX_SEED + 1)
-        seed = self._int(seed, 'Seed', 0, MAX_SEED)
+        seed = checked(check_int, seed, 'Seed', 0, MAX_SEED)
         return dict(prompt=prompt,
                     negative_prompt=(negative_prompt or '').strip() or None,
                     batch_size=batch_size, guidance=guidance,
                     sampler=sampler, steps=steps, seed=seed)
 
-    @staticmethod
-    def _number(value, name, low, high):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise gr.Error(f'{name} must be a number in [{low}, {high}], '
-                           f'got {value!r}.') from None
-        if not low <= value <= high:  # NaN fails too
-            raise gr.Error(f'{name} must be in [{low}, {high}], got '
-                           f'{value:g}.')
-        return value
-
-    @classmethod
-    def _int(cls, value, name, low, high):
-        number = cls._number(value, name, low, high)
-        if number != int(number):
-            raise gr.Error(f'{name} must be a whole number in [{low}, '
-                           f'{high}], got {number:g}.')
-        return int(number)
+    def vocabulary_note(self, prompt):
+        """The words of ``prompt`` the model does not know, as a line for the
+        page ('' when it knows them all or knows any word)."""
+        words = unknown_words(prompt or '', self.vocabulary)
+        if not words:
+            return ''
+        return (f'The model does not know {", ".join(map(repr, words))}: '
+                'it learned only the words of its training captions ('
+                f'{", ".join(sorted(self.vocabulary))}).')
 
     def inpaint_inputs(self, editor):
         """The image and mask painted in the page's editor, as ``infer``
@@ -155,7 +234,8 @@ class WebDemo:
 
         Args:
             editor (dict | None): Gradio's ImageEditor value: ``background``
-                (H, W, 3 or 4) uint8, ``layers`` (RGBA brush strokes).
+                (H, W, 3 or 4) uint8 (all transparent when nothing was
+                uploaded), ``layers`` (RGBA brush strokes).
 
         Returns:
             tuple[Tensor, Tensor]: ``init_image`` (1, 3, S, S) in [-1, 1]
@@ -164,28 +244,17 @@ class WebDemo:
         import numpy as np
         import torch
         from PIL import Image
-        editor = editor or {}
-        image = editor.get('background')
-        layers = [x for x in editor.get('layers') or [] if x is not None]
-        if image is None:
-            raise gr.Error('No image to inpaint: upload an image first, '
-                           'then paint over the region to fill.')
-        image = np.asarray(image)
-        height, width = image.shape[:2]
-        if height != width:
-            raise gr.Error(f'The image is {width}x{height}: the model needs '
-                           f'a square image (it is resized to '
-                           f'{self.out_size}x{self.out_size}); crop it '
-                           'square first.')
-        painted = np.zeros((height, width), dtype=bool)
-        for layer in layers:
-            layer = np.asarray(layer)
-            if layer.shape[:2] == painted.shape and layer.ndim == 3 \
-                    and layer.shape[2] == 4:
+        image = self._uploaded_image(editor)
+        painted = np.zeros(image.shape[:2], dtype=bool)
+        for layer in (editor.get('layers') or []):
+            layer = np.asarray(layer) if layer is not None else None
+            if layer is not None and layer.shape[:2] == painted.shape \
+                    and layer.ndim == 3 and layer.shape[2] == 4:
                 painted |= layer[..., 3] > 0
         if not painted.any():
-            raise gr.Error('Nothing is painted: paint over the region of '
-                           'the image to fill.')
+            raise page_error('Nothing is painted: pick the brush (the pen '
+                             'button under the canvas) and paint over the '
+                             'region of the image to fill.')
         size = (self.out_size, self.out_size)
         rgb = Image.fromarray(image[..., :3].astype(np.uint8)).resize(
             size, Image.BICUBIC)
@@ -194,39 +263,79 @@ class WebDemo:
         mask = torch.from_numpy(np.asarray(keep, dtype=np.float32))
         return init.permute(2, 0, 1)[None], mask[None, None]
 
+    def _uploaded_image(self, editor):
+        """The editor's uploaded image (H, W, C), refused when there is
+        none (the empty canvas is all transparent) or it is not square."""
+        import numpy as np
+        image = (editor or {}).get('background')
+        if image is not None:
+            image = np.asarray(image)
+        if image is None or image.ndim != 3 or (
+                image.shape[2] == 4 and not image[..., 3].any()):
+            raise page_error('No image to inpaint: upload an image first '
+                             '(the upload button under the canvas), then '
+                             'pick the brush and paint over the region to '
+                             'fill.')
+        height, width = image.shape[:2]
+        if height != width:
+            raise page_error(f'The image is {width}x{height}: the model '
+                             'needs a square image (it is resized to '
+                             f'{self.out_size}x{self.out_size}); crop it '
+                             'square first.')
+        return image
+
     # ---------------------------------------------------------- sampling
     def scheduler(self, name):
         """The named sampler (built once, from the config's settings)."""
         if name not in self._schedulers:
-            from projects.glide.models.glide import build_scheduler
+            from projects.glide.models.base_scheduler import build_scheduler
             self._schedulers[name] = build_scheduler(
                 dict(self._scheduler_cfg, type=SAMPLERS[name]))
         return self._schedulers[name]
 
+    def stages(self, steps):
+        """Each stage's name and steps for ``steps`` base steps (sets the
+        schedulers' timesteps, as ``infer`` will)."""
+        base = self.model.diffusion_scheduler
+        base.set_timesteps(steps)
+        size = self.model.unet.image_size
+        stages = [(f'Base model {size}x{size}', len(base.timesteps))]
+        if self.model.unet_up is not None:
+            up = self.model.diffusion_scheduler_up
+            up.set_timesteps(self.steps_up)
+            stages.append((f'Upsampler {self.out_size}x{self.out_size}',
+                           len(up.timesteps)))
+        return stages
+
     def generate(self, prompt, negative_prompt, batch_size, guidance,
-                 sampler, steps, seed, random_seed,
-                 request: gr.Request = None, progress=gr.Progress()):
-        """Text to image (the page's Generate button).
+                 sampler, steps, seed, random_seed, request=None,
+                 progress=None):
+        """Text to image.
+
+        Args:
+            progress (callable, optional): Called with a line after every
+                sampling step (see :class:`StageProgress`).
 
         Returns:
-            tuple: gallery items ``[(png, caption)]``, the PNG paths (for
-            download), the seed used and a status line.
+            tuple: the PNG paths (gallery and download), the seed used and a
+            status line; after a stop, ``gr.update()`` (no change) for the
+            first two.
         """
         return self._run(None, prompt, negative_prompt, batch_size, guidance,
-                         sampler, steps, seed, random_seed, request, progress)
+                         sampler, steps, seed, random_seed, request=request,
+                         progress=progress)
 
     def inpaint(self, editor, prompt, negative_prompt, batch_size, guidance,
-                sampler, steps, seed, random_seed,
-                request: gr.Request = None, progress=gr.Progress()):
-        """Inpainting (the Inpaint tab's button); returns as
-        :meth:`generate`."""
+                sampler, steps, seed, random_seed, request=None,
+                progress=None):
+        """Inpainting; returns as :meth:`generate`."""
         if not self.inpainting:
-            raise gr.Error(f'{os.path.basename(self.config)} is not an '
-                           'inpainting model: start the page with an '
-                           '*-inpaint.py config.')
+            raise page_error(f'{os.path.basename(self.config)} is not an '
+                             'inpainting model: start the page with an '
+                             'inpainting config.')
         return self._run(editor, prompt, negative_prompt, batch_size,
                          guidance, sampler, steps, seed, random_seed,
-                         request, progress)
+                         request=request, progress=progress)
 
     def cancel(self, request: gr.Request = None):
         """Stop this page's running request at its next step."""
@@ -236,161 +345,248 @@ class WebDemo:
             return 'Stopped: no images were made.'
         return 'Nothing is running.'
 
-    def _run(self, editor, prompt, negative_prompt, batch_size, guidance,
-             sampler, steps, seed, random_seed, request, progress):
-        v = self.check(prompt, negative_prompt, batch_size, guidance,
-                       sampler, steps, seed, random_seed)
+    def _run(self, editor, *fields, request=None, progress=None):
+        v = self.check(*fields)
         init_image = mask = None
         if editor is not None or self.inpainting:
             init_image, mask = self.inpaint_inputs(editor)
         session = getattr(request, 'session_hash', None)
-
-        def on_step(done, total):
-            if progress is not None:
-                progress((done, total), desc='Sampling', unit='steps')
-            if session in self._cancel:
-                raise Cancelled(f'Stopped at step {done} of {total}: no '
-                                'images were made.')
-
         with self._lock:
             self._running.add(session)
             self._cancel.discard(session)
-            self.model.diffusion_scheduler = self.scheduler(v['sampler'])
-            start = time.time()
             try:
-                samples = self.model.infer(
-                    prompt=v['prompt'], batch_size=v['batch_size'],
-                    negative_prompt=v['negative_prompt'],
-                    guidance_scale=v['guidance'],
-                    num_inference_steps=v['steps'], seed=v['seed'],
-                    init_image=init_image, mask=mask,
-                    callback=on_step)['samples']
+                samples, settings = self._sample(v, init_image, mask,
+                                                 session, progress)
             except Cancelled as stop:
-                return [], [], v['seed'], str(stop)
-            except (ValueError, TypeError, FloatingPointError,
-                    MemoryError) as err:
-                raise gr.Error(str(err)) from None
-            except Exception as err:  # the page gets a message, not a trace
-                traceback.print_exc()
-                raise gr.Error(f'Sampling failed ({type(err).__name__}); '
-                               'the server log has the details.') from None
+                return gr.update(), gr.update(), v['seed'], str(stop)
             finally:
                 self._running.discard(session)
                 self._cancel.discard(session)
-            seconds = time.time() - start
-        paths = self._save(samples, v, seconds, inpainted=mask is not None)
-        items = [(p, f'{v["seed"]} #{i}') for i, p in enumerate(paths)]
+        paths = self._save(samples, settings)
         status = (f'{len(paths)} image{"s" * (len(paths) > 1)} in '
-                  f'{seconds:.1f} s, seed {v["seed"]}; saved in '
+                  f'{settings["seconds"]:.1f} s, seed {v["seed"]}; saved in '
                   f'{self.shown_dir}')
-        return items, paths, v['seed'], status
+        note = self.vocabulary_note(v['prompt'])
+        return paths, paths, v['seed'], f'{status}. {note}' if note else status
 
-    def _save(self, samples, v, seconds, inpainted):
+    def _sample(self, v, init_image, mask, session, progress):
+        """Sample with the checked values ``v`` (the lock held).
+
+        Returns:
+            tuple[Tensor, dict]: The samples and the settings they were made
+            with (for the PNGs).
+        """
+        self.model.diffusion_scheduler = self.scheduler(v['sampler'])
+        lines = StageProgress(self.stages(v['steps']))
+
+        def on_step(done, _total):
+            if progress is not None:
+                progress(lines(done))
+            if session in self._cancel:
+                index, step = lines.locate(done)
+                name, steps = lines.stages[index]
+                raise Cancelled(f'Stopped at step {step} of {steps} ({name}): '
+                                'no images were made.')
+
+        start = time.time()
+        try:
+            samples = self.model.infer(
+                prompt=v['prompt'], batch_size=v['batch_size'],
+                negative_prompt=v['negative_prompt'],
+                guidance_scale=v['guidance'], num_inference_steps=v['steps'],
+                num_inference_steps_up=self.steps_up, seed=v['seed'],
+                init_image=init_image, mask=mask, callback=on_step)['samples']
+        except (ValueError, TypeError, FloatingPointError,
+                MemoryError) as err:
+            raise page_error(str(err)) from None
+        except Cancelled:
+            raise
+        except Exception as err:  # a bug: the trace for the log
+            traceback.print_exc()
+            raise gr.Error(f'Sampling failed ({type(err).__name__}); the '
+                           'server log has the details.',
+                           print_exception=False) from None
+        settings = dict(prompt=v['prompt'], batch_size=v['batch_size'],
+                        seed=v['seed'])
+        settings.update(sampling_settings(
+            self.model, v['guidance'], v['negative_prompt'], v['steps'],
+            self.steps_up))
+        settings.update(
+            inpainted=mask is not None, config=self.config,
+            checkpoint=self.checkpoint or 'none (random weights)',
+            seconds=round(time.time() - start, 2))
+        return samples, settings
+
+    def _save(self, samples, settings):
         """Each sample as a PNG with its settings; returns the paths."""
         import torch
         from PIL import Image
         images = ((samples + 1) * 127.5).round().clamp(0, 255).to(
             torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        seed = settings['seed']
         with self._lock:  # a name no other request (or earlier run) has
             while True:
                 self._count += 1
                 stamp = f'{time.strftime("%Y%m%d-%H%M%S")}-{self._count:03d}'
                 if not any(os.path.exists(os.path.join(
-                        self.out_dir, f'{stamp}-seed{v["seed"]}-{i}.png'))
+                        self.out_dir, f'{stamp}-seed{seed}-{i}.png'))
                         for i in range(len(images))):
                     break
-        settings = dict(
-            prompt=v['prompt'], negative_prompt=v['negative_prompt'],
-            batch_size=v['batch_size'], seed=v['seed'],
-            guidance=v['guidance'],
-            sampler=type(self.model.diffusion_scheduler).__name__,
-            num_steps=v['steps'], inpainted=inpainted, config=self.config,
-            checkpoint=self.checkpoint or 'none (random weights)',
-            seconds=round(seconds, 2))
         paths = []
         for i, array in enumerate(images):
-            path = os.path.join(self.out_dir,
-                                f'{stamp}-seed{v["seed"]}-{i}.png')
+            path = os.path.join(self.out_dir, f'{stamp}-seed{seed}-{i}.png')
             save_png(Image.fromarray(array), path, dict(settings, index=i))
             paths.append(path)
         return paths
 
+    # ---------------------------------------------------------- the page
+    def page_generate(self, prompt, negative_prompt, batch_size, guidance,
+                      sampler, steps, seed, random_seed,
+                      request: gr.Request = None):
+        """:meth:`generate` for the page: yields the status line at every
+        step, then the results."""
+        yield from self._stream(self.generate, (
+            prompt, negative_prompt, batch_size, guidance, sampler, steps,
+            seed, random_seed), request)
+
+    def page_inpaint(self, editor, prompt, negative_prompt, batch_size,
+                     guidance, sampler, steps, seed, random_seed,
+                     request: gr.Request = None):
+        """:meth:`inpaint` for the page, as :meth:`page_generate`."""
+        yield from self._stream(self.inpaint, (
+            editor, prompt, negative_prompt, batch_size, guidance, sampler,
+            steps, seed, random_seed), request)
+
+    def _stream(self, run, args, request):
+        """``run(*args)`` (:meth:`generate` or :meth:`inpaint`) in a worker
+        thread; yields (gallery, files, seed, status) with the status line
+        at every step (the other outputs unchanged), then the results. An
+        error is shown in the status line and raised (the page's message);
+        the last images stay."""
+        updates = queue.Queue()
+
+        def work():
+            try:
+                result = run(*args, request=request,
+                             progress=lambda line: updates.put(('step', line)))
+                updates.put(('done', result))
+            except BaseException as err:  # raised in the page's thread
+                updates.put(('error', err))
+
+        threading.Thread(target=work, daemon=True).start()
+        keep = gr.update()
+        while True:
+            kind, value = updates.get()
+            if kind == 'step':
+                yield keep, keep, keep, value
+            elif kind == 'done':
+                yield value
+                return
+            else:
+                message = getattr(value, 'message', str(value))
+                yield keep, keep, keep, f'No images: {message}'
+                raise value
+
+
+def _header(demo):
+    """The page's title and the model's description."""
+    name = os.path.basename(demo.config)
+    size = demo.model.unet.image_size
+    model = f'{size}x{size} px'
+    if demo.model.unet_up is not None:
+        model += (f', upsampled to {demo.out_size}x{demo.out_size} px ('
+                  f'{demo.stages(demo.default_steps)[1][1]} steps)')
+    gr.Markdown(f'# GLIDE\n`{name}`: {model}. Images are kept in '
+                f'`{demo.shown_dir}` with their settings in the PNG '
+                'metadata.')
+    if not demo.checkpoint:
+        gr.Markdown('**No checkpoint: the weights are random and the '
+                    'images are noise.**')
+
+
+def _input_fields(demo, inpaint):
+    """The input column: the fields (in :meth:`WebDemo.generate`'s order,
+    the editor first when inpainting) and the buttons.
+
+    Number fields without a minimum or maximum: the server checks each and
+    names the field and its range (Gradio's own check would not name it,
+    and a slider would silently clamp a value).
+
+    Returns:
+        tuple: (fields, run button, stop button, prompt, seed field).
+    """
+    fields = []
+    if inpaint:
+        gr.Markdown(INPAINT_HELP, elem_id='inpaint-help')
+        fields.append(gr.ImageEditor(
+            label='Image: upload it, pick the brush, paint the region to fill',
+            type='numpy', sources=['upload'], elem_id='editor',
+            brush=gr.Brush(colors=[BRUSH], default_color=BRUSH,
+                           color_mode='fixed')))
+    prompt = gr.Textbox(label='Prompt', lines=2, elem_id='prompt')
+    note = gr.Markdown(elem_id='vocabulary')
+    negative = gr.Textbox(label='Negative prompt (guidance scale not 1)',
+                          elem_id='negative')
+    with gr.Row():
+        batch = gr.Number(4, label='Batch size', info=f'1 to {MAX_BATCH}',
+                          step=1, elem_id='batch')
+        guidance = gr.Number(demo.default_guidance, step=0.5,
+                             label='Guidance scale',
+                             info=f'0 to {MAX_GUIDANCE:g}; 1 = off',
+                             elem_id='guidance')
+    with gr.Row():
+        sampler = gr.Dropdown(sorted(SAMPLERS), value=demo.default_sampler,
+                              label='Sampler')
+        steps = gr.Number(demo.default_steps, step=1, label='Steps',
+                          info=f'1 to {demo.max_steps} (base model)',
+                          elem_id='steps')
+    with gr.Row():
+        seed = gr.Number(0, step=1, label='Seed', info=f'0 to {MAX_SEED}',
+                         elem_id='seed')
+        random_seed = gr.Checkbox(False, label='Random seed (shown after)')
+    with gr.Row():
+        run = gr.Button('Inpaint' if inpaint else 'Generate',
+                        variant='primary', elem_id='generate')
+        stop = gr.Button('Stop', elem_id='stop')
+    if demo.vocabulary is not None:
+        gr.Examples(SHAPES_EXAMPLES, [prompt],
+                    label='Captions the model knows')
+        prompt.change(demo.vocabulary_note, prompt, note, queue=False,
+                      show_progress='hidden')
+    fields += [prompt, negative, batch, guidance, sampler, steps, seed,
+               random_seed]
+    return fields, run, stop, prompt, seed
+
+
+def _tab(demo, inpaint):
+    """One tab: the fields, the images, and their events."""
+    with gr.Row():
+        with gr.Column():
+            fields, run, stop, prompt, seed = _input_fields(demo, inpaint)
+        with gr.Column():
+            # No captions: a caption badge would hide a corner of the image.
+            gallery = gr.Gallery(label='Images', columns=4, elem_id='gallery',
+                                 elem_classes='pixelated')
+            status = gr.Markdown(elem_id='status')
+            files = gr.File(label='PNG files (with settings)',
+                            file_count='multiple')
+    fn = demo.page_inpaint if inpaint else demo.page_generate
+    outputs = [gallery, files, seed, status]
+    # show_progress='hidden': the status line shows the progress, and an
+    # error leaves the outputs as they were (no overlay, no badges).
+    events = [trigger(fn, fields, outputs, concurrency_id='sampling',
+                      show_progress='hidden')
+              for trigger in (run.click, prompt.submit)]
+    stop.click(demo.cancel, None, status, cancels=events, queue=False)
+
 
 def build_page(demo):
     """The Gradio page for a :class:`WebDemo`."""
-    name = os.path.basename(demo.config)
     with gr.Blocks(title='GLIDE', css=CSS) as page:
-        gr.Markdown(f'# GLIDE\n`{name}`, {demo.out_size}x{demo.out_size} '
-                    'px. Images are kept in '
-                    f'`{demo.shown_dir}` with their settings '
-                    'in the PNG metadata.')
-        if not demo.checkpoint:
-            gr.Markdown('**No checkpoint: the weights are random and the '
-                        'images are noise.**')
-        tabs = [('Text to image', False)]
-        if demo.inpainting:
-            tabs = [('Inpaint', True)]
-        for title, inpaint in tabs:
-            with gr.Tab(title):
-                with gr.Row():
-                    with gr.Column():
-                        editor = None
-                        if inpaint:
-                            editor = gr.ImageEditor(
-                                label='Image: paint the region to fill',
-                                type='numpy', sources=['upload'],
-                                brush=gr.Brush(colors=['#ff00ff'],
-                                               color_mode='fixed'))
-                        prompt = gr.Textbox(label='Prompt', lines=2,
-                                            elem_id='prompt')
-                        negative = gr.Textbox(label='Negative prompt',
-                                              elem_id='negative')
-                        with gr.Row():
-                            batch = gr.Slider(1, MAX_BATCH, value=4, step=1,
-                                              label='Batch size')
-                            guidance = gr.Number(
-                                demo.default_guidance, minimum=0,
-                                maximum=MAX_GUIDANCE,
-                                label='Guidance scale (1 = off)')
-                        with gr.Row():
-                            sampler = gr.Dropdown(
-                                sorted(SAMPLERS), value=demo.default_sampler,
-                                label='Sampler')
-                            steps = gr.Slider(1, MAX_STEPS,
-                                              value=demo.default_steps,
-                                              step=1, label='Steps')
-                        with gr.Row():
-                            seed = gr.Number(0, precision=0, minimum=0,
-                                             maximum=MAX_SEED, label='Seed',
-                                             elem_id='seed')
-                            random_seed = gr.Checkbox(
-                                False, label='Random seed (shown after)')
-                        with gr.Row():
-                            run = gr.Button('Generate', variant='primary',
-                                            elem_id='generate')
-                            stop = gr.Button('Stop', elem_id='stop')
-                        if name.startswith('glide_shapes'):
-                            gr.Examples(SHAPES_EXAMPLES, [prompt],
-                                        label='Captions the model knows')
-                    with gr.Column():
-                        gallery = gr.Gallery(label='Images', columns=4,
-                                             elem_id='gallery',
-                                             elem_classes='pixelated')
-                        status = gr.Markdown(elem_id='status')
-                        files = gr.File(label='PNG files (with settings)',
-                                        file_count='multiple')
-                fields = [prompt, negative, batch, guidance, sampler, steps,
-                          seed, random_seed]
-                fn = demo.generate
-                if inpaint:
-                    fields, fn = [editor] + fields, demo.inpaint
-                outputs = [gallery, files, seed, status]
-                events = [run.click(fn, fields, outputs,
-                                    concurrency_id='sampling'),
-                          prompt.submit(fn, fields, outputs,
-                                        concurrency_id='sampling')]
-                stop.click(demo.cancel, None, status, cancels=events,
-                           queue=False)
+        _header(demo)
+        title = 'Inpaint' if demo.inpainting else 'Text to image'
+        with gr.Tab(title):
+            _tab(demo, demo.inpainting)
     page.queue(default_concurrency_limit=1, max_size=32)
     return page
 

@@ -3,7 +3,7 @@ numbers, numpy scalars, 0-d tensors) and reject the rest with an error naming
 the argument and the accepted range."""
 import math
 import numbers
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
@@ -94,3 +94,71 @@ def check_float(value, name: str, low: float = -math.inf,
     if not ok:
         raise ValueError(f'{name} must be {expected}, got {describe(value)}')
     return float(number)
+
+
+def check_scale(value, name: str) -> float:
+    """A guidance scale: a finite number >= 0 (1 turns classifier-free
+    guidance off, 0 samples unconditionally)."""
+    return check_float(value, name, 0)
+
+
+def check_seed(seed, name: str = 'seed') -> int:
+    """A random seed: an int in [0, 2**64 - 1]."""
+    if isinstance(seed, (str, bytes)) or seed is None:
+        raise TypeError(f'{name} must be an int in [0, 2**64 - 1], got '
+                        f'{describe(seed)}')
+    return check_int(seed, name, 0, 2**64 - 1, high_text='2**64 - 1')
+
+
+def check_steps(value, name: str, num_train_timesteps: int = 1000):
+    """Sampler steps: None (the scheduler's default), an int in [1, T] or a
+    respacing string (``'100'``, ``'fast27'``, ``'ddim50'``), T being the
+    training process's steps.
+
+    Returns:
+        None | int | str: ``value``, an int as a Python int.
+    """
+    if value is None:
+        return None
+    from .models.diffusion import space_timesteps
+    expected = (f'{name} must be an int in [1, {num_train_timesteps}] or '
+                "a respacing string ('100', 'fast27', 'ddim50', "
+                "'10,10,3,2,2')")
+    if isinstance(value, str):
+        try:
+            space_timesteps(num_train_timesteps, value)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f'{expected}, got {value!r}: {err}') from None
+        return value
+    try:
+        return check_int(value, name, 1, num_train_timesteps)
+    except ValueError:
+        raise ValueError(f'{expected}, got {describe(value)}') from None
+
+
+def check_prompts(prompt, batch_size: Optional[int], name: str = 'prompt'
+                  ) -> List[str]:
+    """One prompt per sample: a str (repeated ``batch_size`` times) or a
+    list of str (of length ``batch_size``, or one prompt repeated)."""
+    if batch_size is not None:
+        batch_size = check_int(batch_size, 'batch_size', 1)
+    if prompt is None:
+        raise ValueError(f'{name} is required: a str or a list of str '
+                         '("" samples unconditionally)')
+    if isinstance(prompt, str):
+        return [prompt] * (batch_size or 1)
+    if not isinstance(prompt, (list, tuple)) or not prompt:
+        raise TypeError(f'{name} must be a str or a non-empty list of '
+                        f'str, got {describe(prompt)}')
+    for p in prompt:
+        if not isinstance(p, str):
+            raise TypeError(f'{name} must contain only str, got '
+                            f'{type(p).__name__}')
+    prompt = list(prompt)
+    if batch_size is not None and len(prompt) != batch_size:
+        if len(prompt) != 1:
+            raise ValueError(
+                f'{name} has {len(prompt)} prompts but batch_size is '
+                f'{batch_size}: give one prompt or one per sample')
+        prompt = prompt * batch_size
+    return prompt

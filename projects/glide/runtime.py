@@ -12,6 +12,26 @@ from typing import Callable, Optional, Tuple
 THIRD_PARTY = ('timm', 'diffusers', 'controlnet_aux')
 
 
+# The import-time warnings those packages raise when mmagic imports them
+# (whenever that happens: ``from mmagic.apis import init_model`` too), as
+# (package, message pattern): known, harmless, and nothing a user can act on.
+KNOWN_IMPORT_WARNINGS = (
+    ('timm', r'Importing from timm\.models\.\w+ is deprecated'),
+    ('controlnet_aux', r'Overwriting tiny_vit_\w+ in registry'),
+    ('diffusers', r'`torch\.utils\._pytree\._register_pytree_node` is '
+     'deprecated'),
+)
+
+
+def silence_known_import_warnings() -> None:
+    """Ignore, for the whole process, exactly the warnings of
+    :data:`KNOWN_IMPORT_WARNINGS` (each by its package and message); every
+    other warning of those packages still shows."""
+    for package, message in KNOWN_IMPORT_WARNINGS:
+        warnings.filterwarnings('ignore', message=message,
+                                module=rf'{package}(\..*)?$')
+
+
 @contextmanager
 def quiet_third_party_warnings():
     """Silence the warnings that third-party modules (:data:`THIRD_PARTY`)

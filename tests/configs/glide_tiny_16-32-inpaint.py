@@ -1,5 +1,5 @@
 # The tiny GLIDE cascade with the inpainting networks (see glide_tiny_16-32)
-# and the inpainting recipe of glide_ddim-classifier-free_laion-64-256-inpaint
+# and the inpainting recipe of glide_inpaint-classifier-free_laion-64-256
 # (ancestral upsampler over 'fast27', guidance 5).
 _base_ = './glide_tiny_16-32.py'
 

@@ -1,6 +1,7 @@
 # A tiny GLIDE base model (16x16) trained from scratch: what the tests run on
 # CPU in seconds. Point data_root at a folder with annotations.jsonl.
-_base_ = ['../../projects/glide/configs/glide_finetune_laion-64x64.py']
+_base_ = ['../../projects/glide/configs/'
+          'glide_finetune_1xb8-10k_captioned-64x64.py']
 
 data_root = 'data/tiny'
 image_size = 16

@@ -167,3 +167,27 @@ def test_bad_annotation_files(tmp_path):
         CaptionedImageDataset(str(tmp_path / 'b.jsonl'))
     with pytest.raises(ValueError, match="on_error must be"):
         CaptionedImageDataset(str(tmp_path / 'b.jsonl'), on_error='ignore')
+
+
+@pytest.mark.parametrize('line,match', [
+    ('{"path": "images/0.png", "caption"\n',
+     r"ann.jsonl:2: not JSON: Expecting ':' delimiter"),
+    ('["images/0.png", "a list"]\n',
+     r"ann.jsonl:2: not a JSON object: list; each line must be an object "
+     r"with 'path' and 'caption'"),
+])
+def test_a_broken_json_line_raises_or_is_skipped(tmp_path, line, match):
+    """A line that is not a JSON object is a bad item like any other: named
+    with its line number, or skipped and counted with on_error='skip'."""
+    ann = write_folder(tmp_path, GOOD)
+    first, second = open(ann).read().splitlines(keepends=True)
+    with open(ann, 'w') as f:
+        f.write(first + line + second)
+    with pytest.raises(ValueError, match=match + r".*\(on_error='skip' "
+                       r'skips such items\)'):
+        CaptionedImageDataset(ann, data_root=str(tmp_path), pipeline=PIPELINE)
+    ds = CaptionedImageDataset(ann, data_root=str(tmp_path),
+                               pipeline=PIPELINE, on_error='skip')
+    assert ds.num_skipped == 1
+    assert [ds[i]['data_samples'].prompt for i in range(len(ds))] == \
+        ['a red square', 'a blue one, sharp']

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from projects.glide.models.diffusion import (GaussianDiffusion, get_betas,
-                                             space_timesteps)
+                                             min_snr_weight, space_timesteps,
+                                             training_losses, vb_terms_bpd)
 
 FAST27 = [0, 22, 44, 66, 88, 111, 133, 155, 177, 199, 200, 222, 244, 266, 288,
           311, 333, 355, 377, 399, 400, 500, 599, 600, 799, 800, 997]
@@ -93,3 +94,34 @@ def test_v_prediction_recovers_x0_and_eps():
         for key in ('mean', 'log_variance', 'pred_xstart', 'eps'):
             torch.testing.assert_close(from_v[key], from_eps[key], rtol=0,
                                        atol=1e-4)
+
+
+@pytest.mark.parametrize('prediction_type', ['eps', 'v'])
+def test_training_losses_against_a_hand_computation(prediction_type):
+    """A predictor off by exactly 1 everywhere has MSE 1 per sample, weighted
+    by Min-SNR; the bound term is the variational bound of that output,
+    weighted vb_weight x T."""
+    process = GaussianDiffusion(get_betas('linear', 1000))
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = x * 2 - 1
+    t = torch.tensor([0, 10, 500, 999])
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    target = (noise if prediction_type == 'eps' else
+              process.v_target(x, t, noise))
+    output = torch.cat([target + 1, torch.zeros_like(x)], dim=1)
+    seen = {}
+
+    def model_fn(x_t, tt):
+        seen.update(x_t=x_t, t=tt)
+        return output
+
+    out = training_losses(process, model_fn, x, t, noise, prediction_type,
+                          min_snr_gamma=5.0, vb_weight=0.001)
+    torch.testing.assert_close(seen['x_t'], process.q_sample(x, t, noise))
+    weight = min_snr_weight(process, t, 5.0, prediction_type)
+    torch.testing.assert_close(out['loss_mse'], weight.mean())
+    vb = vb_terms_bpd(process, output, x, seen['x_t'], t, prediction_type)
+    torch.testing.assert_close(out['loss_vb'], 0.001 * 1000 * vb.mean())
+    plain = training_losses(process, lambda *_: output, x, t, noise,
+                            prediction_type)
+    torch.testing.assert_close(plain['loss_mse'], torch.tensor(1.0))

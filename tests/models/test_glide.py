@@ -7,7 +7,8 @@ import torch
 from mmagic.apis import init_model
 from projects.glide.models import Glide
 from projects.glide.models.checkpoint import save_state_dict
-from projects.glide.models.glide import quantize_8bit
+import projects.glide.models.glide as glide_module
+from projects.glide.models.sampling import denoise, quantize_8bit
 from tests.conftest import CONFIGS, TEST_CONFIGS
 
 TINY = str(TEST_CONFIGS / 'glide_tiny_16-32.py')
@@ -114,10 +115,9 @@ def test_guidance_scale_one_is_unguided_and_scale_changes_images(model):
     text2 = model.encode_prompts(unet, ['a red cube'], [''])
     text1 = model.encode_prompts(unet, ['a red cube'])
     gen = torch.Generator()
-    a = model.denoise(unet, sched, noise, text2, 1.0,
-                      generator=gen.manual_seed(0))
-    b = model.denoise(unet, sched, noise, text1, None,
-                      generator=gen.manual_seed(0))
+    a = denoise(unet, sched, noise, text2, 1.0, generator=gen.manual_seed(0))
+    b = denoise(unet, sched, noise, text1, None,
+                generator=gen.manual_seed(0))
     torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
 
 
@@ -128,7 +128,7 @@ def test_denoise_calls_back_after_every_step(model):
     sched.set_timesteps(4)
     text = model.encode_prompts(unet, ['a cat'])
     calls = []
-    out = model.denoise(
+    out = denoise(
         unet, sched, torch.randn(1, 3, 16, 16), text,
         callback=lambda i, t, x, x0: calls.append((i, t, x.clone(), x0)))
     assert [c[0] for c in calls] == [0, 1, 2, 3]
@@ -168,7 +168,7 @@ def test_a_config_sampler_type_can_be_swapped_with_diffusers_args():
     """MMagic's released configs give EditDDIMScheduler diffusers' DDIM
     arguments; swapping the type for another GLIDE sampler (--sampler, the
     web page) drops them instead of failing."""
-    from projects.glide.models.glide import build_scheduler
+    from projects.glide.models.base_scheduler import build_scheduler
     cfg = dict(type='EditDDIMScheduler', timestep_respacing='ddim10',
                set_alpha_to_one=False, steps_offset=1)
     for kind in ('GlideAncestralScheduler', 'GlideDPMSolverScheduler'):
@@ -180,7 +180,7 @@ def test_cascade_follows_reference_recipe(model, monkeypatch):
     """The upsampler sees the 8-bit quantised base sample and the prompt,
     over fast27 DDIM, from noise scaled by 0.997."""
     seen = {}
-    original = model.denoise
+    original = glide_module.denoise
 
     def spy(unet, scheduler, x, text, **kw):
         if unet is model.unet_up:
@@ -190,7 +190,7 @@ def test_cascade_follows_reference_recipe(model, monkeypatch):
                         text=text['xf_proj'].clone())
         return original(unet, scheduler, x, text, **kw)
 
-    monkeypatch.setattr(model, 'denoise', spy)
+    monkeypatch.setattr(glide_module, 'denoise', spy)
     noise_up = torch.randn(1, 3, 32, 32)
     out = model.infer(prompt='a corgi', num_inference_steps=5, seed=0,
                       latents_up=noise_up, return_low_res=True)
@@ -417,7 +417,7 @@ def test_bad_input_is_a_clear_error(model, kwargs, error, match,
     def no_sampling(*args, **kw):
         raise AssertionError('sampling started before the check')
 
-    monkeypatch.setattr(model, 'denoise', no_sampling)
+    monkeypatch.setattr(glide_module, 'denoise', no_sampling)
     with pytest.raises(error, match=match) as err:
         model.infer(**kwargs)
     assert len(str(err.value)) < 400  # no array dumps
@@ -444,7 +444,8 @@ def test_numbers_python_users_pass_are_accepted(model):
 def test_upsampler_inputs_are_checked_before_the_base_stage(model,
                                                             monkeypatch):
     calls = []
-    monkeypatch.setattr(model, 'denoise', lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(glide_module, 'denoise',
+                        lambda *a, **k: calls.append(1))
     with pytest.raises(ValueError, match='latents_up must be'):
         model.infer(prompt='a', latents_up=torch.zeros(1, 3, 16, 16))
     assert not calls
@@ -508,7 +509,7 @@ def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
     from mmengine import Config
     from projects.glide.models import GlideAncestralScheduler
     full = Config.fromfile(
-        str(CONFIGS / 'glide_ddim-classifier-free_laion-64-256-inpaint.py'))
+        str(CONFIGS / 'glide_inpaint-classifier-free_laion-64-256.py'))
     tiny = Config.fromfile(TINY_INPAINT)
     for cfg in (full, tiny):
         assert cfg.model.diffusion_scheduler_up.to_dict() == dict(
@@ -517,7 +518,7 @@ def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
         assert cfg.model.diffusion_scheduler.type == 'GlideAncestralScheduler'
         assert cfg.model.test_cfg.guidance_scale == 5.0
     base = Config.fromfile(
-        str(CONFIGS / 'glide_ddim-classifier-free_laion-64x64-inpaint.py'))
+        str(CONFIGS / 'glide_inpaint-classifier-free_laion-64x64.py'))
     assert base.model.test_cfg.guidance_scale == 5.0
     # The text-to-image cascade keeps DDIM for its upsampler.
     assert Config.fromfile(TINY).model.diffusion_scheduler_up.type == \
@@ -525,7 +526,7 @@ def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
 
     model = randomize(init_model(TINY_INPAINT, None, device='cpu'), seed=2)
     seen = {}
-    original = model.denoise
+    original = glide_module.denoise
 
     def spy(unet, scheduler, x, text, **kw):
         if unet is model.unet_up:
@@ -535,7 +536,7 @@ def test_inpainting_cascade_follows_the_inpainting_notebook(monkeypatch):
                         timesteps=scheduler.timesteps.tolist())
         return original(unet, scheduler, x, text, **kw)
 
-    monkeypatch.setattr(model, 'denoise', spy)
+    monkeypatch.setattr(glide_module, 'denoise', spy)
     image = torch.rand(1, 3, 32, 32) * 2 - 1
     mask = torch.ones(1, 1, 32, 32)
     mask[..., 8:24, 8:24] = 0

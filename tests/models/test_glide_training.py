@@ -9,8 +9,10 @@ from mmagic.structures import DataSample
 from projects.glide.models.diffusion import (GaussianDiffusion, get_betas,
                                              min_snr_weight, normal_kl,
                                              vb_terms_bpd)
-from projects.glide.models.glide import (low_frequency_noise,
-                                         random_rectangle_masks)
+from projects.glide.models.training import (check_train_cfg,
+                                            low_frequency_noise,
+                                            random_rectangle_masks,
+                                            step_random_state)
 from tests.conftest import TEST_CONFIGS
 from tests.models.test_glide import randomize
 
@@ -214,11 +216,11 @@ def test_low_freq_noise_option(model):
     model.train_cfg = dict(stage='base', p_uncond=0.0)
     plain = model(x, prompts, mode='loss')['loss_mse']
     model.train_cfg = dict(stage='base', p_uncond=0.0, low_freq_noise=0.3)
-    model._check_train_cfg()
+    check_train_cfg(model, model.train_cfg)
     assert not torch.equal(model(x, prompts, mode='loss')['loss_mse'], plain)
     model.train_cfg = dict(low_freq_noise=-0.1)
     with pytest.raises(ValueError, match='low_freq_noise'):
-        model._check_train_cfg()
+        check_train_cfg(model, model.train_cfg)
 
 
 def test_caption_dropout_empties_prompts(model, monkeypatch):
@@ -400,7 +402,7 @@ def test_clip_stage_trains_the_guide_contrastively():
     assert set(loss) == {'loss_clip'}
 
     # the loss as written out: t and noise are the step's seeded draws
-    with model._step_random_state():
+    with step_random_state(model.train_cfg.get('seed', 0), model.device):
         t = torch.randint(0, 1000, (4, ))
         x_t = model.diffusion_scheduler.train_process.q_sample(
             x, t, torch.randn_like(x))

@@ -5,7 +5,8 @@ encoded once, classifier-free guidance on eps, the scheduler's step, the
 inpainting paste-back) on the golden case's converted weights, with the
 reference's starting noise and, for the ancestral sampler, its step noise.
 
-The golden traces are in tests/data (tools/make_reference_fixtures.py).
+The golden traces are in tests/data
+(tests/fixtures/make_reference_fixtures.py).
 Tolerances: 1e-4. The upsamplers' 27 DDIM steps from t=997 on the linear
 schedule amplify float32 rounding, and the golden trace carries the
 reference's own: the same loop run in float64 on the same weights ends
@@ -18,7 +19,8 @@ import pytest
 import torch
 
 from projects.glide.models import Glide
-from projects.glide.models.glide import cast_network
+from projects.glide.models.precision import cast_network
+from projects.glide.models.sampling import denoise, inpaint_inputs
 from tests.reference import PROMPT, build_reference_case, max_abs
 
 
@@ -40,12 +42,12 @@ def run_base(case, manifest, scheduler_type, dtype=torch.float32):
     if 'forward.inpaint_image' in data:
         inpaint = (data['forward.inpaint_image'][:1],
                    data['forward.inpaint_mask'][:1])
-    cond, paste = glide._inpaint_inputs(inpaint, net.image_size)
+    cond, paste = inpaint_inputs(inpaint, net.image_size)
     trajectory = []
-    glide.denoise(net, scheduler, data['sample.x_T'][:1], text,
-                  sample['guidance_scale'], cond, paste,
-                  step_noise=data['sample.ddpm_noise'][:, :1],
-                  callback=lambda i, t, x, x0: trajectory.append(x))
+    denoise(net, scheduler, data['sample.x_T'][:1], text,
+            sample['guidance_scale'], cond, paste,
+            step_noise=data['sample.ddpm_noise'][:, :1],
+            callback=lambda i, t, x, x0: trajectory.append(x))
     return torch.stack(trajectory), data
 
 
@@ -82,8 +84,8 @@ def test_upsampler_fast27_trajectory_matches_reference(case, manifest):
         cond.update(inpaint_image=data['forward.inpaint_image'][:1],
                     inpaint_mask=data['forward.inpaint_mask'][:1])
     trajectory = []
-    x = glide.denoise(net, scheduler, data['sample.x_T'], text, None, cond,
-                      callback=lambda i, t, x, x0: trajectory.append(x))
+    x = denoise(net, scheduler, data['sample.x_T'], text, None, cond,
+                callback=lambda i, t, x, x0: trajectory.append(x))
     err = max_abs(torch.stack(trajectory), data['sample.ddim_trajectory'])
     print(f'{case} fast27 ddim: max abs diff {err:.2e}')
     assert err <= 4e-4

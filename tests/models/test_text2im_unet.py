@@ -8,8 +8,9 @@ from projects.glide.models import (InpaintText2ImUNet,
                                    SuperResInpaintText2ImUNet,
                                    SuperResText2ImUNet, Text2ImUNet,
                                    openai_to_mmagic)
-from projects.glide.models.glide import cast_network
-from projects.glide.models.text2im_unet import GroupNorm32, chunked_attention
+from projects.glide.models.precision import cast_network
+from projects.glide.models.attention import chunked_attention
+from projects.glide.models.group_norm import GroupNorm32
 from tests.conftest import read_key_list
 from tests.reference import build_reference_case, reference_inputs
 
@@ -158,7 +159,7 @@ def test_full_size_keys_equal_mmagic_release(config, keys):
     ('glide_ddim-classifier-free_laion-64-256.py',
      {'unet': 'keys_openai_base.txt.gz',
       'unet_up': 'keys_openai_upsample.txt.gz'}),
-    ('glide_ddim-classifier-free_laion-64-256-inpaint.py',
+    ('glide_inpaint-classifier-free_laion-64-256.py',
      {'unet': 'keys_openai_base_inpaint.txt.gz',
       'unet_up': 'keys_openai_upsample_inpaint.txt.gz'}),
 ])
@@ -172,7 +173,7 @@ def test_full_size_keys_equal_converted_openai_release(config, openai):
 
 @pytest.mark.parametrize('config,counts', [
     ('glide_ddim-classifier-free_laion-64-256.py', (385_030_726, 398_361_286)),
-    ('glide_ddim-classifier-free_laion-64-256-inpaint.py',
+    ('glide_inpaint-classifier-free_laion-64-256.py',
      (385_037_638, 398_368_198)),
 ])
 def test_full_size_parameter_counts(config, counts):

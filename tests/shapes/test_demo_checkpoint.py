@@ -2,11 +2,11 @@
 
 ``checkpoints/glide_shapes-32.safetensors`` is the shapes cascade and its
 CLIP guide: the 32 px base model (``unet.*``, sampled alone by
-``glide_shapes-32.py``), its 32->64 upsampler (``unet_up.*``,
-``glide_shapes-32-64.py``) and a noised CLIP (``classifier.*``,
-``glide_shapes-32-clip.py``);
+``glide_base-stage1_2xb16-4k_shapes-32x32.py``), its 32->64 upsampler (``unet_up.*``,
+``glide_upsampler_2xb16-1k_shapes-32-64.py``) and a noised CLIP (``classifier.*``,
+``glide_noised-clip_1xb64-2k_shapes-32x32.py``);
 ``checkpoints/glide_shapes-32-inpaint.safetensors`` is the base model
-fine-tuned for inpainting (``glide_shapes-32-inpaint.py``).
+fine-tuned for inpainting (``glide_inpaint_2xb16-1500_shapes-32x32.py``).
 
 Regression tests of the weights and the samplers (not speed tests): the
 files are the ones the README names, load strictly through ``init_model``,
@@ -27,10 +27,10 @@ from tests.conftest import CONFIGS, ROOT
 
 CHECKPOINT = ROOT / 'checkpoints' / 'glide_shapes-32.safetensors'
 INPAINT = ROOT / 'checkpoints' / 'glide_shapes-32-inpaint.safetensors'
-CONFIG = str(CONFIGS / 'glide_shapes-32.py')
-CASCADE_CONFIG = str(CONFIGS / 'glide_shapes-32-64.py')
-INPAINT_CONFIG = str(CONFIGS / 'glide_shapes-32-inpaint.py')
-CLIP_CONFIG = str(CONFIGS / 'glide_shapes-32-clip.py')
+CONFIG = str(CONFIGS / 'glide_base-stage1_2xb16-4k_shapes-32x32.py')
+CASCADE_CONFIG = str(CONFIGS / 'glide_upsampler_2xb16-1k_shapes-32-64.py')
+INPAINT_CONFIG = str(CONFIGS / 'glide_inpaint_2xb16-1500_shapes-32x32.py')
+CLIP_CONFIG = str(CONFIGS / 'glide_noised-clip_1xb64-2k_shapes-32x32.py')
 
 
 @pytest.mark.parametrize('path', [CHECKPOINT, INPAINT], ids=lambda p: p.name)

@@ -1,9 +1,10 @@
-"""tools/convert_glide_checkpoint.py on the reference's tiny OpenAI weights."""
+"""tools/convert_glide_checkpoint.py on the reference's tiny OpenAI weights
+and on the shipped demo file."""
 import pytest
 import torch
 
 from mmagic.apis import init_model
-from tests.conftest import TEST_CONFIGS, load_case
+from tests.conftest import CONFIGS, ROOT, TEST_CONFIGS, load_case
 from tests.reference import reference_inputs, reference_state_dict
 from tools.convert_glide_checkpoint import main as convert
 
@@ -164,3 +165,74 @@ def test_to_openai_on_an_openai_file_says_so(tmp_path):
     with pytest.raises(KeyError, match='already an OpenAI-format checkpoint'):
         convert(['--to-openai', base_path, '--out-dir', str(tmp_path / 'b'),
                  '--config', TINY])
+
+
+DEMO = ROOT / 'checkpoints' / 'glide_shapes-32.safetensors'
+CASCADE = str(CONFIGS / 'glide_upsampler_2xb16-1k_shapes-32-64.py')
+CLIP = str(CONFIGS / 'glide_noised-clip_1xb64-2k_shapes-32x32.py')
+#: OpenAI file -> (our key prefix, whether UNet keys are renamed).
+DEMO_FILES = {'base.pt': ('unet.', True), 'upsample.pt': ('unet_up.', True),
+              'clip_text_enc.pt': ('classifier.text_encoder.', False),
+              'clip_image_enc.pt': ('classifier.image_encoder.', False)}
+
+
+def assert_openai_files_hold(folder, state, files):
+    """Each OpenAI file of ``folder`` holds exactly its network's tensors of
+    ``state`` (``files``: a subset of :data:`DEMO_FILES`)."""
+    from projects.glide.models.checkpoint import openai_to_mmagic
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+    for name in files:
+        prefix, unet = DEMO_FILES[name]
+        written = torch.load(folder / name, weights_only=True)
+        ours = (openai_to_mmagic(written, prefix) if unet else
+                {prefix + k: v for k, v in written.items()})
+        assert sorted(ours) == sorted(k for k in state
+                                      if k.startswith(prefix)), name
+        for k, v in ours.items():
+            assert v.dtype == state[k].dtype and torch.equal(v, state[k]), k
+
+
+def test_the_shipped_demo_file_converts_network_by_network(tmp_path):
+    """The demo file holds three networks and no config has all three: with
+    the two configs that have them, each is checked against the first that
+    has it and written as its OpenAI files; without --config each is
+    checked against a shipped config that fits it."""
+    from projects.glide.models.checkpoint import read_state_dict
+    state = read_state_dict(str(DEMO))
+    out = tmp_path / 'two_configs'
+    convert(['--to-openai', str(DEMO), '--out-dir', str(out),
+             '--config', CASCADE, CLIP])
+    assert_openai_files_hold(out, state, DEMO_FILES)
+    out = tmp_path / 'found'
+    convert(['--to-openai', str(DEMO), '--out-dir', str(out)])
+    assert_openai_files_hold(out, state, DEMO_FILES)
+
+
+def test_a_network_no_config_has_is_named(tmp_path):
+    """Before anything is written: the missing network, its keys, the
+    shipped config that fits it, and --networks to leave it out."""
+    from projects.glide.models.checkpoint import read_state_dict
+    out = tmp_path / 'openai'
+    with pytest.raises(ValueError) as err:
+        convert(['--to-openai', str(DEMO), '--out-dir', str(out),
+                 '--config', CLIP])
+    text = str(err.value)
+    assert 'holds networks that --config' in text
+    assert 'upsample: the upsampler (unet_up.*, 305 tensors), but no ' \
+        'config has model.unet_up' in text
+    assert 'glide_upsampler_2xb16-1k_shapes-32-64.py' in text
+    assert '--networks base clip' in text
+    assert not out.exists()
+    state = read_state_dict(str(DEMO))
+    convert(['--to-openai', str(DEMO), '--out-dir', str(out), '--config',
+             CLIP, '--networks', 'base', 'clip'])
+    assert_openai_files_hold(out, state, ['base.pt', 'clip_text_enc.pt',
+                                          'clip_image_enc.pt'])
+    from projects.glide.models.checkpoint import save_state_dict
+    base_only = str(tmp_path / 'base_only.safetensors')
+    save_state_dict({k: v for k, v in state.items() if k.startswith('unet.')},
+                    base_only)
+    with pytest.raises(ValueError, match='--networks upsample: .* holds no '
+                       'such network; it holds base$'):
+        convert(['--to-openai', base_only, '--out-dir', str(tmp_path / 'x'),
+                 '--networks', 'upsample'])

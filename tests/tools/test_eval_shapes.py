@@ -4,10 +4,17 @@ from projects.glide.models.checkpoint import save_state_dict
 from tests.conftest import CONFIGS
 from tools.eval_shapes import main
 
-CONFIG = str(CONFIGS / 'glide_shapes-32.py')
+CONFIG = str(CONFIGS / 'glide_base-stage1_2xb16-4k_shapes-32x32.py')
 
 
-def test_guidance_and_sampler_tables(tmp_path):
+def rows_of(text):
+    """The cells of each row of the markdown tables in ``text``."""
+    return [[c.strip() for c in line.strip()[1:-1].split('|')]
+            for line in text.splitlines()
+            if line.startswith('| ')]
+
+
+def test_guidance_and_sampler_tables(tmp_path, capsys):
     model = init_model(CONFIG, None, device='cpu')
     ckpt = str(tmp_path / 'shapes.safetensors')
     save_state_dict(model.state_dict(), ckpt)
@@ -15,24 +22,38 @@ def test_guidance_and_sampler_tables(tmp_path):
               '--per-prompt', '2', '--steps', '2']
     text = main(common + ['--scales', '1', '3', '--out',
                           str(tmp_path / 't.md')])
-    lines = [line for line in text.splitlines() if line.startswith('| ')]
-    assert lines[0].startswith('| guidance | acc colour')
-    assert [line.split(' | ')[0] for line in lines[1:]] == ['| 1.0', '| 3.0']
+    rows = rows_of(text)
+    assert rows[0][:2] == ['guidance', 'acc colour']
+    assert [row[0] for row in rows[1:]] == ['1.0', '3.0']
     assert (tmp_path / 't.md').read_text().startswith('Classifier-free')
+    # each finished row is printed as 'column: value' pairs, not a list
+    out = capsys.readouterr().out
+    assert '\nguidance: 1.0, acc colour: ' in '\n' + out
+    assert "['" not in out
     text = main(common + ['--precision'])
-    assert 'PSNR' in text and '| bfloat16 |' in text
+    assert 'PSNR' in text and 'bfloat16' in [r[0] for r in rows_of(text)]
+
+
+def test_tables_are_aligned():
+    """Every line of a table is as wide as its header, cells padded."""
+    from tools.eval_shapes import table
+    text = table(['guidance', 'acc all'], [['1.0', '0.25'], ['10.0', '1']])
+    assert text.splitlines() == [
+        '| guidance | acc all |', '|----------|---------|',
+        '| 1.0      | 0.25    |', '| 10.0     | 1       |']
 
 
 def test_a_sampler_row_keeps_the_configs_prediction_type(tmp_path):
     """The sampler table swaps only the sampler's type: a v-predicting
     model stays v-predicting (and its min_snr_floor stays valid)."""
+    from projects.glide.api import SAMPLERS
     from tools.eval_shapes import load
     model = init_model(CONFIG, None, device='cpu')
     ckpt = str(tmp_path / 'shapes.safetensors')
     save_state_dict(model.state_dict(), ckpt)
-    for kind in ('GlideAncestralScheduler', 'GlideDDIMScheduler'):
-        scheduler = load(CONFIG, ckpt, kind).diffusion_scheduler
-        assert type(scheduler).__name__ == kind
+    for sampler in ('ancestral', 'ddim'):
+        scheduler = load(CONFIG, ckpt, sampler).diffusion_scheduler
+        assert type(scheduler).__name__ == SAMPLERS[sampler]
         assert scheduler.prediction_type == 'v'
 
 
@@ -63,7 +84,7 @@ def test_inpaint_task_erases_the_shapes_quadrant_and_asks_for_another():
 def test_inpaint_table(tmp_path):
     """Both rows (the base checkpoint through init_from_base, the fine-tuned
     one) are sampled with the known region kept."""
-    inpaint_config = str(CONFIGS / 'glide_shapes-32-inpaint.py')
+    inpaint_config = str(CONFIGS / 'glide_inpaint_2xb16-1500_shapes-32x32.py')
     base = str(tmp_path / 'base.safetensors')
     save_state_dict(init_model(CONFIG, None, device='cpu').state_dict(), base)
     from mmengine import Config
@@ -78,13 +99,12 @@ def test_inpaint_table(tmp_path):
     # 2 scenes x (scene, input, 2 samples) of 32 px, 2 px padding, zoom 4
     assert Image.open(tmp_path / 'grid.png').size == (4 * (4 * 34 + 2),
                                                       4 * (2 * 34 + 2))
-    lines = [line for line in text.splitlines() if line.startswith('| ')]
-    assert lines[0].startswith('| model | acc colour')
-    assert [line.split(' | ')[0] for line in lines[1:]] == [
-        '| base + paste-back', '| fine-tuned']
-    for line in lines[1:]:
-        known = float(line.split(' | ')[-2])
-        assert known <= 1.0, line  # 8-bit levels: the known region is kept
+    rows = rows_of(text)
+    assert rows[0][:2] == ['model', 'acc colour']
+    assert [row[0] for row in rows[1:]] == ['base + paste-back', 'fine-tuned']
+    for row in rows[1:]:
+        known = float(row[-2])
+        assert known <= 1.0, row  # 8-bit levels: the known region is kept
 
 
 def test_clip_table_rows(tmp_path):
@@ -92,20 +112,20 @@ def test_clip_table_rows(tmp_path):
     (guidance_scale 1) and on the unconditional one (0), combined rows, in
     that order; a config without a CLIP guide is refused."""
     import pytest
-    clip_config = str(CONFIGS / 'glide_shapes-32-clip.py')
+    clip_config = str(CONFIGS / 'glide_noised-clip_1xb64-2k_shapes-32x32.py')
     ckpt = str(tmp_path / 'clip.safetensors')
     save_state_dict(init_model(clip_config, None, device='cpu').state_dict(),
                     ckpt)
     text = main(['--clip', '--config', clip_config, '--checkpoint', ckpt,
                  '--prompts', '2', '--per-prompt', '1', '--steps', '2',
                  '--scales', '1', '3', '--clip-scales', '2'])
-    lines = [line for line in text.splitlines() if line.startswith('| ')]
-    assert lines[0].startswith('| guidance | guidance_scale | '
-                               'classifier_scale | acc colour')
-    assert [line.split(' | ')[:3] for line in lines[1:]] == [
-        ['| classifier-free', '1.0', '0'], ['| classifier-free', '3.0', '0'],
-        ['| CLIP', '1', '2.0'], ['| CLIP, unconditional model', '0', '2.0'],
-        ['| both', '3.0', '2.0']]
+    rows = rows_of(text)
+    assert rows[0][:4] == ['guidance', 'guidance_scale', 'classifier_scale',
+                           'acc colour']
+    assert [row[:3] for row in rows[1:]] == [
+        ['classifier-free', '1.0', '0'], ['classifier-free', '3.0', '0'],
+        ['CLIP', '1', '2.0'], ['CLIP, unconditional model', '0', '2.0'],
+        ['both', '3.0', '2.0']]
     base = str(tmp_path / 'base.safetensors')
     save_state_dict(init_model(CONFIG, None, device='cpu').state_dict(), base)
     with pytest.raises(SystemExit, match='--clip needs a config with a CLIP'):

@@ -1,6 +1,7 @@
 """tools/glide_sample.py: prompts to a PNG grid with its settings."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -26,8 +27,8 @@ def no_model(monkeypatch):
     """Record what would be built, and stop there (no sampling)."""
     seen = {}
 
-    def build(cfg, checkpoint, device):
-        seen.update(cfg=cfg, checkpoint=checkpoint)
+    def build(cfg, checkpoint, device, **kwargs):
+        seen.update(cfg=cfg, checkpoint=checkpoint, **kwargs)
         raise Stop
 
     monkeypatch.setattr(glide_sample, 'build_model', build)
@@ -120,8 +121,9 @@ def test_default_config_is_the_demo_model(tmp_path, no_model, monkeypatch,
     assert no_model['checkpoint'] is None
     assert no_model['cfg'].filename == glide_sample.DEMO_CONFIG
     err = capsys.readouterr().err
-    assert 'WARNING: no --checkpoint: sampling glide_shapes-32-64.py with ' \
-        'RANDOM weights' in err and 'absent.safetensors' in err
+    demo_name = os.path.basename(glide_sample.DEMO_CONFIG)
+    assert f'WARNING: no --checkpoint: sampling {demo_name} with RANDOM ' \
+        'weights' in err and 'absent.safetensors' in err
     demo = tmp_path / 'demo.safetensors'
     demo.write_bytes(b'')
     monkeypatch.setattr(glide_sample, 'DEMO_CHECKPOINT', str(demo))
@@ -131,7 +133,7 @@ def test_default_config_is_the_demo_model(tmp_path, no_model, monkeypatch,
     assert 'RANDOM' not in capsys.readouterr().err
 
 
-def test_inpainting_keeps_the_white_mask_region(tmp_path):
+def test_inpainting_keeps_the_white_mask_region(tmp_path, capsys):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / 'image.png')
@@ -152,6 +154,7 @@ def test_inpainting_keeps_the_white_mask_region(tmp_path):
     assert settings['guidance'] == 5.0  # the inpainting recipe's
     assert settings['sampler_up'] == 'GlideAncestralScheduler'
     assert settings['mask'] == str(tmp_path / 'mask.png')
+    assert f'wrote {out}: 1 sample of 32x32 in' in capsys.readouterr().out
 
 
 def test_command_line_is_quiet_and_says_its_threads(tmp_path):
@@ -168,3 +171,145 @@ def test_command_line_is_quiet_and_says_its_threads(tmp_path):
     assert '[glide] 1 CPU thread (OMP_NUM_THREADS=1' in done.stdout
     assert 'Warning' not in done.stderr, done.stderr
     assert out.exists()
+
+
+def test_a_non_square_init_image_is_refused(tmp_path, no_model):
+    """The web page's rule: a non-square image is neither stretched nor
+    cropped, but refused before the model is built."""
+    Image.new('RGB', (200, 120)).save(tmp_path / 'wide.png')
+    Image.new('L', (32, 32), 255).save(tmp_path / 'mask.png')
+    with pytest.raises(SystemExit, match='--init-image .*wide.png is '
+                       '200x120: the model needs a square image'):
+        main(['a cat', '--config', TINY_INPAINT, '--out',
+              str(tmp_path / 'x.png'), '--init-image',
+              str(tmp_path / 'wide.png'), '--mask',
+              str(tmp_path / 'mask.png')])
+    assert not no_model
+    with pytest.raises(SystemExit, match='--mask .*wide.png is 200x120'):
+        main(['a cat', '--config', TINY_INPAINT, '--out',
+              str(tmp_path / 'x.png'), '--init-image',
+              str(tmp_path / 'mask.png'), '--mask',
+              str(tmp_path / 'wide.png')])
+
+
+def test_an_unused_negative_prompt_is_not_recorded(tmp_path, capsys):
+    """Guidance 1 samples the prompt alone: the negative prompt changes
+    nothing, is said to be unused, and is not in the metadata."""
+    common = ['a cat', '--config', TINY, '--steps', '2', '--steps-up', '2',
+              '--guidance', '1', '--no-progress']
+    main(common + ['--out', str(tmp_path / 'plain.png')])
+    main(common + ['--out', str(tmp_path / 'negative.png'),
+                   '--negative-prompt', 'blurry'])
+    assert '--negative-prompt is not used with guidance 1' in \
+        capsys.readouterr().err
+    plain, negative = (Image.open(tmp_path / f'{name}.png')
+                       for name in ('plain', 'negative'))
+    assert np.array_equal(np.asarray(plain), np.asarray(negative))
+    settings = json.loads(negative.text['glide'])
+    assert settings['guidance'] == 1.0
+    assert 'negative_prompt' not in settings
+    assert 'init_image' not in settings and 'mask' not in settings
+    assert 'classifier_scale' not in settings  # no CLIP guide
+
+
+def test_clip_scale_0_is_not_recorded(tmp_path):
+    out = tmp_path / 'x.png'
+    main(['a cat', '--config', str(TEST_CONFIGS / 'glide_tiny_16-32-clip.py'),
+          '--steps', '2', '--steps-up', '2', '--classifier-scale', '0',
+          '--no-progress', '--out', str(out)])
+    assert 'classifier_scale' not in json.loads(Image.open(out).text['glide'])
+
+
+def _vocabulary_config(tmp_path):
+    path = tmp_path / 'closed.py'
+    path.write_text(f'_base_ = [{TINY!r}]\nprompt_vocabulary = \'shapes\'\n')
+    return str(path)
+
+
+def test_words_outside_a_closed_vocabulary_are_named(tmp_path, no_model,
+                                                     capsys):
+    config = _vocabulary_config(tmp_path)
+    with pytest.raises(Stop):
+        main(['a dog', 'a small red circle at the top left on a black '
+              'background', 'a grey Dog, big', '--config', config, '--out',
+              str(tmp_path / 'x.png')])
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if 'has words it has never seen' in line]
+    assert len(warnings) == 2
+    assert warnings[0].startswith('WARNING: closed.py knows only the words '
+                                  'of its shapes captions; "a dog"')
+    assert warnings[0].endswith('never seen: dog. They will not show in the '
+                                'image.')
+    assert 'never seen: grey, dog, big.' in warnings[1]
+
+
+def test_a_config_without_a_vocabulary_takes_any_word(tmp_path, no_model,
+                                                      capsys):
+    with pytest.raises(Stop):
+        main(['an oil painting of a corgi', '--config', TINY, '--out',
+              str(tmp_path / 'x.png')])
+    assert 'never seen' not in capsys.readouterr().err
+
+
+def test_separator_splits_prompts():
+    args = glide_sample.parse_args(['a red circle; ; a blue square ;',
+                                    'a cat', '--separator', ';'])
+    assert args.prompts == ['a red circle', 'a blue square', 'a cat']
+    assert glide_sample.parse_args(['a; b']).prompts == ['a; b']
+
+
+def _make_demo_argv(*variables):
+    """The arguments ``make demo`` passes to glide_sample.py (make -n)."""
+    done = subprocess.run(['make', '-n', 'demo', *variables], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    command = done.stdout.replace('\\\n', ' ')
+    line = [c for c in command.splitlines() if 'glide_sample.py' in c][0]
+    argv = shlex.split(line)
+    return argv[argv.index('tools/glide_sample.py') + 1:]
+
+
+def test_make_demo_takes_one_plain_string_as_one_prompt():
+    prompt = "a small red circle at the top left on a white background"
+    args = glide_sample.parse_args(_make_demo_argv(f'PROMPTS={prompt}'))
+    assert args.prompts == [prompt]
+    quoted = "the dog's ball"  # quotes survive the shell
+    assert glide_sample.parse_args(_make_demo_argv(
+        f'PROMPTS={quoted}; a cat')).prompts == [quoted, 'a cat']
+    # the older form, shell-quoted prompts, still works
+    assert glide_sample.parse_args(_make_demo_argv(
+        'PROMPTS="a red circle" "a cat"')).prompts == ['a red circle', 'a cat']
+    default = glide_sample.parse_args(_make_demo_argv())
+    assert len(default.prompts) == 4 and default.batch_size == 4
+    assert default.prompts[0] == ('a large red circle in the top left '
+                                  'corner, black background')
+
+
+def test_help_keeps_the_examples_and_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        glide_sample.parse_args(['--help'])
+    text = capsys.readouterr().out
+    # each example line on its own line, its continuation kept
+    assert '    python tools/glide_sample.py "an oil painting of a corgi" ' \
+        '\\\n        --config' in text
+    flat = ' '.join(text.split())
+    for option, default in (('--batch-size BATCH_SIZE', '1'),
+                            ('--zoom ZOOM', '1'), ('--seed SEED', '0'),
+                            ('--out OUT', 'outputs/glide.png')):
+        start = flat.rindex(option)  # the options section, not the usage
+        help_text = flat[start:flat.index(' --', start + len(option))]
+        assert f'(default: {default})' in help_text, help_text
+    assert '(default: None)' not in flat
+
+
+def test_grid_lines_show_on_black_white_and_gray_images():
+    import torch
+    samples = torch.tensor([-1.0, 1.0, 0.0, -1.0]).view(4, 1, 1, 1).expand(
+        4, 3, 4, 4)
+    grid = np.asarray(glide_sample.to_grid(samples, per_row=2, zoom=1))
+    assert grid.shape == (2 + 2 * (4 + 2), 2 + 2 * (4 + 2), 3)
+    line = np.round(np.array(glide_sample.GRID_RGB) * 255)
+    assert (grid[0] == line).all() and (grid[:, 6] == line).all()
+    assert (grid[2:6, 2:6] == 0).all() and (grid[2:6, 8:12] == 255).all()
+    for colour in (0, 255, 128):  # black, white, gray backgrounds
+        assert np.abs(line - colour).max() > 40

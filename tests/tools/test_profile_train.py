@@ -5,7 +5,7 @@ from tests.conftest import CONFIGS
 from tools.make_shapes_dataset import main as make_dataset
 from tools.profile_train import PHASES, main
 
-CONFIG = str(CONFIGS / 'glide_shapes-32.py')
+CONFIG = str(CONFIGS / 'glide_base-stage1_2xb16-4k_shapes-32x32.py')
 
 
 def test_phases_account_for_the_iteration_in_both_precisions(tmp_path,

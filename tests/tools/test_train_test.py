@@ -1,5 +1,6 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh on a tiny config."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -122,13 +123,19 @@ def test_load_from_a_published_safetensors_starts_model_and_ema(
                                        atol=1e-6, msg=f'{key}: {k}')
 
 
-def test_test_tool_writes_grids_and_metrics(tmp_path, data_root):
+def test_test_tool_needs_only_the_test_data(tmp_path, data_root):
+    """The training and validation folders do not exist: test.py samples,
+    scores and writes its grid from the test folder alone (the grid's step
+    once read the training loop, which built the training data)."""
     train(tmp_path / 'train', data_root, **{'train_cfg.max_iters': 4,
                                             'train_cfg.val_interval': 100})
     from tools.test import main
+    gone = str(tmp_path / 'no_such_folder')
     metrics = main([CONFIG, str(tmp_path / 'train' / 'iter_4.pth'),
                     '--work-dir', str(tmp_path / 'test'), '--cfg-options',
-                    *options(data_root)])
+                    f'train_dataloader.dataset.data_root={gone}',
+                    f'val_dataloader.dataset.data_root={gone}',
+                    f'test_dataloader.dataset.data_root={data_root}'])
     assert metrics['glide/num_samples'] == 4
     assert metrics['glide/finite'] == 1.0
     assert 'glide/diversity' in metrics and 'glide/rms_to_gt' in metrics
@@ -207,3 +214,87 @@ def test_train_tool_reports_missing_data_at_start(tmp_path):
     with pytest.raises(SystemExit, match=r'train_dataloader.dataset: '
                        r'annotation file .* not found'):
         train(tmp_path, str(tmp_path / 'no_data'))
+
+
+SCHEDULED = """
+_base_ = [{config!r}]
+train_cfg = dict(max_iters=4000, val_interval=2000)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=200),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=4000,
+         eta_min=1e-5)
+]
+default_hooks = dict(checkpoint=dict(interval=1000), logger=dict(interval=50))
+"""
+
+
+def test_max_iters_scales_the_schedule(tmp_path, data_root, capsys):
+    """A 4000-iteration recipe (warm-up to 200, cosine to 4000, eta_min
+    1e-5) run for 8 iterations: the learning rate warms up to its peak and
+    anneals to near eta_min, as the whole recipe does; validation,
+    checkpoint and logger intervals shrink in proportion. With --verbose
+    the start-up tables are printed."""
+    config = tmp_path / 'scheduled.py'
+    config.write_text(SCHEDULED.format(config=CONFIG))
+    runner = main_train(tmp_path / 'run', data_root, str(config),
+                        '--max-iters', '8', '--verbose')
+    out = capsys.readouterr().out
+    assert 'Hooks will be executed in the following order' in out
+    assert runner.train_loop.max_iters == 8
+    assert runner.train_loop.val_interval == 4
+    hooks = {type(h).__name__: h for h in runner.hooks}
+    assert hooks['CheckpointHook'].interval == 2
+    assert hooks['LoggerHook'].interval == 1
+    assert [(s.begin, s.end) for s in runner.param_schedulers] == \
+        [(0, 2), (2, 8)]
+    lrs = [step['lr'] for step in logged(tmp_path / 'run')]
+    # warm-up from 0.01 x the config's 2e-3 to 2e-3, then the cosine over
+    # iterations 2-7 (mmengine's: eta_min at 6 of 6, the run ends at 5 of 6)
+    cosine = [1e-5 + (2e-3 - 1e-5) * (1 + math.cos(math.pi * i / 6)) / 2
+              for i in range(6)]
+    assert lrs == pytest.approx([2e-5, 2e-3] + cosine, rel=1e-6)
+
+
+def test_no_validate_and_a_quiet_start(tmp_path, data_root, capsys):
+    """--no-validate: no validation, and no validation data needed. The
+    console shows a short summary, not mmengine's tables (in the log file)
+    nor a warning about a 'gt_img' that GLIDE never reads."""
+    gone = str(tmp_path / 'no_such_folder')
+    runner = main_train(tmp_path / 'run', data_root, CONFIG, '--no-validate',
+                        cfg_options=['train_cfg.max_iters=2',
+                                     f'val_dataloader.dataset.data_root={gone}'])
+    out = capsys.readouterr().out
+    assert runner.val_loop is None
+    assert not [f for _, _, fs in os.walk(tmp_path) for f in fs
+                if f.startswith('val_')]
+    summary = out[out.index('tools/train.py: '):]
+    assert '2 iterations; validation off' in summary
+    log_file = summary.split('environment, config and hooks: ')[1].split()[0]
+    for text in ('Hooks will be executed', 'System environment', 'Config:',
+                 "Cannot find key 'gt_img'"):
+        assert text not in out, text
+    assert 'Hooks will be executed' in open(log_file).read()
+    assert 'Iter(train) [2/2]' in out
+
+
+def main_train(work_dir, data_root, config, *args, cfg_options=()):
+    """tools/train.py on ``config`` with the data folder for training and
+    validation, then ``cfg_options``."""
+    from tools.train import main
+    return main([config, '--work-dir', str(work_dir), *args, '--cfg-options',
+                 f'train_dataloader.dataset.data_root={data_root}',
+                 f'val_dataloader.dataset.data_root={data_root}',
+                 *cfg_options])
+
+
+def logged(work_dir):
+    """The training iterations' records of a run's JSON log."""
+    records = []
+    for dp, _, fs in os.walk(work_dir):
+        for f in fs:
+            if f.endswith('.json') and f != 'scalars.json':
+                with open(os.path.join(dp, f)) as lines:
+                    records += [json.loads(line) for line in lines
+                                if '"lr"' in line]
+    return sorted(records, key=lambda r: r['iter'])

@@ -1,9 +1,8 @@
-# GLIDE base model with CLIP guidance (the paper's second guidance strategy):
-# infer(..., classifier_scale=s) follows the gradient of the noised CLIP's
-# similarity between the prompt and the noisy sample (s = 0 turns it off);
-# it composes with classifier-free guidance (guidance_scale; 1 = off).
-# Weights: the base checkpoint plus OpenAI's clip_text_enc.pt and
-# clip_image_enc.pt, merged by tools/convert_glide_checkpoint.py.
+# GLIDE's 64x64 base model with CLIP guidance: infer(...,
+# classifier_scale=s) follows the noised CLIP's similarity gradient; it
+# composes with classifier-free guidance (docs/clip_guidance.md).
+# Weights: OpenAI's base.pt + clip_text_enc.pt + clip_image_enc.pt, merged
+# by tools/convert_glide_checkpoint.py.
 _base_ = './glide_ddim-classifier-free_laion-64x64.py'
 
 model = dict(

@@ -22,7 +22,8 @@ class CaptionedImageDataset(BaseDataset):
     ``Resize``, ``Flip``, ``PackInputs``).
 
     Bad items are found when the dataset is built (before training starts):
-    a missing ``path``/``caption`` field, a caption that is not a non-empty
+    a JSONL line that is not a JSON object, a missing ``path``/``caption``
+    field, a caption that is not a non-empty
     string, a missing image file, and (``check_images``) a file that is not
     a readable image.
 
@@ -74,21 +75,27 @@ class CaptionedImageDataset(BaseDataset):
             elif self.ann_file.endswith(('.jsonl', '.json')):
                 for line, text in enumerate(f, start=1):
                     if text.strip():
-                        try:
-                            row = json.loads(text)
-                        except json.JSONDecodeError as err:
-                            raise ValueError(f'{self.ann_file}:{line}: not '
-                                             f'JSON ({err})') from None
-                        if not isinstance(row, dict):
-                            raise ValueError(
-                                f'{self.ann_file}:{line}: not a JSON object '
-                                f'with {self.path_key!r} and '
-                                f'{self.caption_key!r}, got '
-                                f'{type(row).__name__}')
-                        yield line, row
+                        yield line, self._json_row(line, text)
             else:
                 raise ValueError('ann_file must be .jsonl or .csv, got '
                                  f'{self.ann_file!r}')
+
+    def _json_row(self, line: int, text: str):
+        """The JSON object of one annotation line, or None when it is not
+        one (raised or counted by :meth:`_problem`, as any bad item)."""
+        where = f'{self.ann_file}:{line}'
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            self._problem(where, 'not JSON', str(err))
+            return None
+        if not isinstance(row, dict):
+            self._problem(where, 'not a JSON object',
+                          f'{type(row).__name__}; each line must be an '
+                          f'object with {self.path_key!r} and '
+                          f'{self.caption_key!r}')
+            return None
+        return row
 
     def _keys_hint(self, keys) -> str:
         return (f"its fields are {', '.join(map(repr, keys)) or 'none'}; set "
@@ -138,6 +145,8 @@ class CaptionedImageDataset(BaseDataset):
         data_list, rows = [], 0
         for line, row in self._rows():
             rows += 1
+            if row is None:  # not a JSON object: already counted
+                continue
             where = f'{self.ann_file}:{line}'
             for key in (self.path_key, self.caption_key):
                 if key not in row:

@@ -1,9 +1,29 @@
 """Saves grids of the samples made in validation and test."""
 import torch
 from mmengine.hooks import Hook
+from mmengine.runner import BaseLoop
 from torchvision.utils import make_grid
 
 from mmagic.registry import HOOKS
+
+
+def training_iter(runner) -> int:
+    """The training iteration the runner is at, without building anything.
+
+    ``runner.iter`` builds the training loop, and so the training data
+    loader, when it is still a config: a test run (``tools/test.py``) must
+    need only the test data. A run that never trained is at iteration 0.
+
+    Args:
+        runner (Runner): The mmengine runner.
+
+    Returns:
+        int: The training loop's iteration, else 0.
+    """
+    loop = getattr(runner, '_train_loop', None)
+    if isinstance(loop, BaseLoop):
+        return loop.iter
+    return 0
 
 
 @HOOKS.register_module()
@@ -42,9 +62,9 @@ class GlideVisualizationHook(Hook):
             return
         grid = make_grid(torch.stack(self._images), nrow=self.nrow, padding=2)
         image = grid.clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
-        runner.visualizer.add_image(f'{mode}_samples', image, step=runner.iter)
-        with open(f'{runner.log_dir}/{mode}_prompts_{runner.iter}.txt',
-                  'w') as f:
+        step = training_iter(runner)
+        runner.visualizer.add_image(f'{mode}_samples', image, step=step)
+        with open(f'{runner.log_dir}/{mode}_prompts_{step}.txt', 'w') as f:
             f.write('\n'.join(self._prompts) + '\n')
         self._images, self._prompts = [], []
 

@@ -1,6 +1,7 @@
 """What GLIDE's samplers share: the training process, its respacing for
 sampling and the step interface. Schedulers turn a network output into the
 next sample; they never call a network."""
+from copy import deepcopy
 from typing import Optional
 
 import numpy as np
@@ -131,3 +132,43 @@ class GlideBaseScheduler:
             dict: ``prev_sample`` (x_{t-1}) and ``pred_xstart``.
         """
         raise NotImplementedError
+
+
+# MMagic's release configs name mmagic's own DDIM scheduler; GLIDE samples
+# with ours, which reproduces the reference.
+SCHEDULER_ALIASES = {'EditDDIMScheduler': 'GlideDDIMScheduler'}
+FOREIGN_SCHEDULER_ARGS = ('set_alpha_to_one', 'steps_offset', 'trained_betas',
+                          'beta_start', 'beta_end', 'rescale_betas_zero_snr')
+
+
+def build_scheduler(cfg) -> GlideBaseScheduler:
+    """Build a GLIDE sampler from its config (or check a built one).
+
+    MMagic's released configs name ``EditDDIMScheduler`` with diffusers'
+    DDIM arguments (:data:`FOREIGN_SCHEDULER_ARGS`); the alias is mapped to
+    ``GlideDDIMScheduler`` and those arguments, meaningless to GLIDE's own
+    process, are dropped for every sampler type, so that a config's ``type``
+    can be swapped for another sampler (``--sampler``, the web page).
+
+    Args:
+        cfg (dict | GlideBaseScheduler): A ``DIFFUSION_SCHEDULERS`` config,
+            or a built scheduler.
+
+    Returns:
+        GlideBaseScheduler: The sampler.
+    """
+    from mmagic.registry import DIFFUSION_SCHEDULERS
+    if not isinstance(cfg, dict):
+        scheduler = cfg
+    else:
+        cfg = deepcopy(cfg)
+        cfg['type'] = SCHEDULER_ALIASES.get(cfg.get('type'), cfg.get('type'))
+        for key in FOREIGN_SCHEDULER_ARGS:
+            cfg.pop(key, None)
+        scheduler = DIFFUSION_SCHEDULERS.build(cfg)
+    if not isinstance(scheduler, GlideBaseScheduler):
+        raise TypeError('GLIDE needs one of its own schedulers '
+                        '(GlideAncestralScheduler, GlideDDIMScheduler, '
+                        'GlideDPMSolverScheduler), got '
+                        f'{type(scheduler).__name__}')
+    return scheduler

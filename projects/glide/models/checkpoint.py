@@ -18,33 +18,33 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 
-# (OpenAI pattern, MMagic replacement): applied in order to the key's path.
-_OPENAI_TO_MMAGIC: List[Tuple[str, str]] = [
-    (r'^time_embed\.(\d)\.', r'time_embedding.blocks.\1.'),
-    (r'^input_blocks\.', 'in_blocks.'),
-    (r'^middle_block\.', 'mid_blocks.'),
-    (r'^output_blocks\.', 'out_blocks.'),
-    (r'^out\.0\.', 'out.gn.'),
-    (r'^out\.2\.', 'out.conv.'),
-    (r'\.in_layers\.(\d)\.', r'.conv_1.\1.'),
-    (r'\.emb_layers\.1\.', '.norm_with_embedding.embedding_layer.1.'),
-    (r'\.out_layers\.0\.', '.norm_with_embedding.norm.'),
-    (r'\.out_layers\.3\.', '.conv_2.2.'),
-    (r'\.skip_connection\.', '.shortcut.'),
+# The key table, written once: (OpenAI, MMagic) pieces of a key's path;
+# '^' anchors a piece at the key's start, '#' stands for one digit.
+_KEY_TABLE: List[Tuple[str, str]] = [
+    ('^time_embed.#.', '^time_embedding.blocks.#.'),
+    ('^input_blocks.', '^in_blocks.'),
+    ('^middle_block.', '^mid_blocks.'),
+    ('^output_blocks.', '^out_blocks.'),
+    ('^out.0.', '^out.gn.'),
+    ('^out.2.', '^out.conv.'),
+    ('.in_layers.#.', '.conv_1.#.'),
+    ('.emb_layers.1.', '.norm_with_embedding.embedding_layer.1.'),
+    ('.out_layers.0.', '.norm_with_embedding.norm.'),
+    ('.out_layers.3.', '.conv_2.2.'),
+    ('.skip_connection.', '.shortcut.'),
 ]
-_MMAGIC_TO_OPENAI: List[Tuple[str, str]] = [
-    (r'^time_embedding\.blocks\.(\d)\.', r'time_embed.\1.'),
-    (r'^in_blocks\.', 'input_blocks.'),
-    (r'^mid_blocks\.', 'middle_block.'),
-    (r'^out_blocks\.', 'output_blocks.'),
-    (r'^out\.gn\.', 'out.0.'),
-    (r'^out\.conv\.', 'out.2.'),
-    (r'\.conv_1\.(\d)\.', r'.in_layers.\1.'),
-    (r'\.norm_with_embedding\.embedding_layer\.1\.', '.emb_layers.1.'),
-    (r'\.norm_with_embedding\.norm\.', '.out_layers.0.'),
-    (r'\.conv_2\.2\.', '.out_layers.3.'),
-    (r'\.shortcut\.', '.skip_connection.'),
-]
+
+
+def _rule(source: str, target: str) -> Tuple[str, str]:
+    """A (regex, replacement) pair from two pieces of :data:`_KEY_TABLE`."""
+    pattern = re.escape(source).replace('\\^', '^').replace('\\#', '#')
+    return (pattern.replace('#', r'(\d)'),
+            target.lstrip('^').replace('#', r'\1'))
+
+
+_OPENAI_TO_MMAGIC = [_rule(o, m) for o, m in _KEY_TABLE]
+_MMAGIC_TO_OPENAI = [_rule(m, o) for o, m in _KEY_TABLE]
+
 OPENAI_HINT = (
     'It is an OpenAI-format GLIDE checkpoint (input_blocks.*, ...): convert '
     'it first, e.g. `python tools/convert_glide_checkpoint.py --base base.pt '
@@ -404,3 +404,64 @@ def unet_config_from_openai(options: Mapping) -> dict:
         xf_heads=options.get('xf_heads', 8),
         xf_final_ln=options.get('xf_final_ln', True),
         xf_padding=options.get('xf_padding', True))
+
+
+def match_cascade(model, state_dict: dict, prefix: str, expected: dict,
+                  stage_networks: Mapping[str, str], stage: str) -> None:
+    """Fit a cascade checkpoint to ``model``'s networks, in place.
+
+    The shapes checkpoint holds every network of the cascade (``unet.*``,
+    ``unet_up.*``, ``classifier.*``): a model without the upsampler or the
+    CLIP guide loads the networks it has; a model that trains one of them
+    (``stage`` ``'upsample'`` or ``'clip'``) loads a checkpoint without it,
+    which keeps its initialisation. Either is logged.
+
+    Args:
+        model: The ``Glide`` model loading the state dict.
+        state_dict (dict): The state dict being loaded (changed in place).
+        prefix (str): The model's key prefix in it.
+        expected (dict): Key -> shape the model expects (changed in place).
+        stage_networks (Mapping): ``train_cfg.stage`` -> model attribute.
+        stage (str): The model's ``train_cfg.stage``.
+    """
+    from mmengine.logging import print_log
+    for name, attr in stage_networks.items():
+        if name == 'base':  # every model has one
+            continue
+        key = prefix + attr + '.'
+        in_checkpoint = [k for k in state_dict if k.startswith(key)]
+        if getattr(model, attr) is None and in_checkpoint:
+            for k in in_checkpoint:
+                del state_dict[k]
+            print_log(f"the checkpoint's {attr} ({len(in_checkpoint)} "
+                      f'{attr}.* tensors) is not loaded: this model has no '
+                      f'{attr}', logger='current')
+        elif (getattr(model, attr) is not None and not in_checkpoint
+              and stage == name):
+            for k in [k for k in expected if k.startswith(key)]:
+                del expected[k]
+            print_log(f'the checkpoint has no {attr}: it starts from its '
+                      f'initialisation (train_cfg.stage={name!r})',
+                      logger='current')
+
+
+def widen_first_convs(state_dict: dict, prefix: str, expected: dict) -> None:
+    """Inpainting fine-tuning from a base checkpoint, in place: the first
+    conv of each UNet gets zero weights for the extra (image, mask) input
+    channels, so training starts from the base model exactly."""
+    from mmengine.logging import print_log
+    for net in ('unet', 'unet_up'):
+        key = f'{prefix}{net}.in_blocks.0.0.weight'
+        if key not in state_dict or key not in expected:
+            continue
+        w, want = state_dict[key], expected[key]
+        if w.dim() != 4 or w.shape[1] >= want[1] or w.shape[0] != want[0]:
+            continue
+        pad = w.new_zeros(w.shape[0], want[1] - w.shape[1], *w.shape[2:])
+        if net == 'unet_up':  # x, (image, mask), then low_res
+            c = w.shape[1] // 2
+            state_dict[key] = torch.cat([w[:, :c], pad, w[:, c:]], 1)
+        else:
+            state_dict[key] = torch.cat([w, pad], dim=1)
+        print_log(f'{key}: {w.shape[1]} -> {want[1]} input channels (new ones '
+                  'zero-initialised)', logger='current')

@@ -396,3 +396,41 @@ def min_snr_weight(process, t: torch.Tensor, gamma: Optional[float],
     x0_weight = x0_weight.clamp(min=float(floor))
     denominator = snr + 1 if prediction_type == 'v' else snr
     return (x0_weight / denominator).float()
+
+
+def training_losses(process: GaussianDiffusion, model_fn, x_start, t, noise,
+                    prediction_type: str = 'eps',
+                    min_snr_gamma: Optional[float] = None,
+                    min_snr_floor: float = 0.0,
+                    vb_weight: float = 0.001) -> Dict[str, torch.Tensor]:
+    """GLIDE's training objective for one batch (guided-diffusion's
+    ``training_losses``): diffuse ``x_start`` to ``t`` with ``noise``, run
+    the network, and return the hybrid loss's two terms, averaged.
+
+    Args:
+        process (GaussianDiffusion): The training process.
+        model_fn (callable): ``(x_t, t) -> (B, 2C, H, W)`` network output
+            (prediction, variance values), the conditioning already bound.
+        x_start (Tensor): (B, C, H, W) images in [-1, 1].
+        t (Tensor): (B,) timesteps.
+        noise (Tensor): The noise of ``x_t``, like ``x_start``.
+        prediction_type (str): ``'eps'`` or ``'v'``.
+        min_snr_gamma (float, optional): Min-SNR cap (None: the paper's
+            unweighted MSE); see :func:`min_snr_weight`.
+        min_snr_floor (float): Least x_0 weight (v only).
+        vb_weight (float): The bound's weight per step; the bound is
+            weighted ``vb_weight`` x T, as improved DDPM's hybrid loss.
+
+    Returns:
+        dict: ``loss_mse`` and ``loss_vb`` (scalars).
+    """
+    x_t = process.q_sample(x_start, t, noise)
+    out = model_fn(x_t, t).float()
+    weight = None
+    if min_snr_gamma is not None or min_snr_floor:
+        weight = min_snr_weight(process, t, min_snr_gamma, prediction_type,
+                                min_snr_floor or 0)
+    mse, vb = hybrid_loss(process, out, x_start, x_t, t, noise,
+                          prediction_type, weight)
+    return dict(loss_mse=mse.mean(),
+                loss_vb=vb_weight * process.num_timesteps * vb.mean())

@@ -310,3 +310,25 @@ class NoisedCLIP(nn.Module):
             return self.guidance_grad(z_text, x, t, scale)
 
         return fn
+
+    def contrastive_loss(self, x_t: torch.Tensor, t: torch.Tensor,
+                         prompts: Sequence[str]) -> torch.Tensor:
+        """CLIP's symmetric cross-entropy between noised images and their
+        captions (how GLIDE trained its noised CLIP). Images with the same
+        caption are all positives of that caption (targets spread evenly).
+
+        Args:
+            x_t (Tensor): (B, 3, H, W) noised images, H the guide's size.
+            t (Tensor): (B,) their timesteps.
+            prompts (Sequence[str]): Their captions.
+
+        Returns:
+            Tensor: the scalar loss.
+        """
+        logits = self.logit_scale.exp() * (
+            self.image_embeddings(x_t, t) @ self.text_embeddings(prompts).T)
+        same = torch.tensor([[a == b for b in prompts] for a in prompts],
+                            dtype=logits.dtype, device=logits.device)
+        target = same / same.sum(1, keepdim=True)
+        return (nn.functional.cross_entropy(logits, target) +
+                nn.functional.cross_entropy(logits.T, target)) / 2

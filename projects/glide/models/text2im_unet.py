@@ -36,184 +36,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmagic.models.editors.ddpm.denoising_unet import SiLU as MMagicSiLU
 from mmagic.models.editors.ddpm.denoising_unet import (DenoisingResBlock,
-                                                       DenoisingUnet,
-                                                       MultiHeadAttentionBlock)
+                                                       DenoisingUnet)
 from mmagic.registry import MODELS
 
+from .attention import GlideAttentionBlock
+from .group_norm import glide_norm_cfg
 from .text_transformer import LayerNorm32, Transformer
 
 TextCondition = Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
-
-
-@MODELS.register_module('GlideGN32')
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm whose statistics and affine run in float32 (as the reference),
-    returning the input dtype; works with low-precision weights too."""
-
-    def __init__(self, num_channels: int, num_groups: int = 32, **kwargs):
-        super().__init__(num_groups, num_channels, **kwargs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = self.weight.float(), self.bias.float()
-        low = x.dtype in (torch.bfloat16, torch.float16)
-        if low and x.device.type == 'cpu':
-            # The CPU kernel takes low-precision input with float32
-            # parameters and computes in float32 internally: the same
-            # result without materialising a float32 copy of ``x`` (and of
-            # the output), which cost 10x the norm itself.
-            return F.group_norm(x, self.num_groups, weight, bias, self.eps)
-        return F.group_norm(x.float(), self.num_groups, weight, bias,
-                            self.eps).to(x.dtype)
-
-
-def legacy_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
-                         num_heads: int) -> torch.Tensor:
-    """The reference's ``QKVAttentionLegacy``: einsum and a float32 softmax
-    (the benchmark's baseline).
-
-    Args:
-        qkv (Tensor): (B, H * 3 * ch, T), heads split before q/k/v.
-        encoder_kv (Tensor, optional): (B, H * 2 * ch, L) text keys/values,
-            placed in front of the image keys/values.
-        num_heads (int): H.
-
-    Returns:
-        Tensor: (B, H * ch, T).
-    """
-    bs, width, length = qkv.shape
-    ch = width // (3 * num_heads)
-    q, k, v = qkv.reshape(bs * num_heads, ch * 3, length).split(ch, dim=1)
-    if encoder_kv is not None:
-        ek, ev = encoder_kv.reshape(bs * num_heads, ch * 2, -1).split(ch, dim=1)
-        k = torch.cat([ek, k], dim=-1)
-        v = torch.cat([ev, v], dim=-1)
-    # Scale q and k by ch**-0.25 each, as the reference (stabler in fp16).
-    scale = ch**-0.25
-    weight = torch.einsum('bct,bcs->bts', q * scale, k * scale)
-    weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
-    return torch.einsum('bts,bcs->bct', weight, v).reshape(bs, -1, length)
-
-
-def token_qkv_attention(qkv: torch.Tensor, encoder_kv: Optional[torch.Tensor],
-                        num_heads: int) -> torch.Tensor:
-    """The same attention on tokens: :func:`chunked_attention` on CPUs in
-    low precision, else ``scaled_dot_product_attention``.
-
-    Heads become a dimension of their own with the channels last (stride 1),
-    the layout in which torch's fused kernels run (on the CPU 3x faster than
-    the generic path that 3-D or channel-strided inputs fall back to).
-
-    Args:
-        qkv (Tensor): (B, T, H * 3 * ch), heads split before q/k/v.
-        encoder_kv (Tensor, optional): (B, H * 2 * ch, L), as
-            :func:`legacy_qkv_attention` takes it.
-        num_heads (int): H.
-
-    Returns:
-        Tensor: (B, T, H * ch).
-    """
-    bs, length, width = qkv.shape
-    ch = width // (3 * num_heads)
-    qkv = qkv.view(bs, length, num_heads, 3 * ch).transpose(1, 2)
-    q, k, v = qkv.split(ch, dim=-1)  # (B, H, T, ch) each
-    if encoder_kv is not None:
-        ekv = encoder_kv.view(bs, num_heads, 2 * ch, -1).transpose(-1, -2)
-        ek, ev = ekv.split(ch, dim=-1)  # (B, H, L, ch)
-        k = torch.cat([ek, k], dim=2)
-        v = torch.cat([ev, v], dim=2)
-    scale = ch**-0.5  # the reference's ch**-0.25 on q and on k, at once
-    if q.device.type == 'cpu' and q.dtype != torch.float32:
-        out = chunked_attention(q, k, v, scale)
-    else:
-        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-    return out.transpose(1, 2).reshape(bs, length, -1)
-
-
-def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      scale: float, budget: int = 1 << 23) -> torch.Tensor:
-    """``softmax(q @ k^T * scale) @ v`` over blocks of queries.
-
-    The reference's arithmetic in low precision (scores rounded to the
-    dtype, softmax computed in float32, probabilities rounded to the dtype
-    before ``@ v``), by three library calls per block of queries whose scores
-    fit in ``budget`` bytes (8 MiB, cache-resident). On CPUs in bfloat16 it
-    beats torch's flash kernel at GLIDE's shapes: 1.8-2.3x at 16x16 and 8x8,
-    1.5-1.7x at 32x32 (the base model's attention per guided step 221 ->
-    131 ms in ``tools/benchmark.py``'s profile); float32 keeps the flash
-    kernel, faster there.
-
-    Args:
-        q (Tensor): (B, H, T, C).
-        k, v (Tensor): (B, H, S, C).
-        scale (float): Applied to ``q``.
-        budget (int): Bytes of scores per block.
-
-    Returns:
-        Tensor: (B, H, T, C).
-    """
-    b, h, length, _ = q.shape
-    per_row = b * h * k.shape[2] * q.element_size()
-    rows = 1 << max(4, (budget // per_row).bit_length() - 1)  # power of 2
-    q = q * scale
-    kt = k.transpose(-1, -2)
-    if length <= rows:
-        return torch.matmul(torch.softmax(torch.matmul(q, kt), -1), v)
-    out = q.new_empty(b, h, length, v.shape[-1])
-    for i in range(0, length, rows):
-        scores = torch.matmul(q[:, :, i:i + rows], kt)
-        torch.matmul(torch.softmax(scores, -1), v, out=out[:, :, i:i + rows])
-    return out
-
-
-@MODELS.register_module()
-class GlideAttentionBlock(MultiHeadAttentionBlock):
-    """Spatial self-attention that also attends to the text tokens.
-
-    Same parameters (``norm``, ``qkv``, ``proj_out``, ``encoder_kv``) and
-    arguments as mmagic's ``MultiHeadAttentionBlock``; the text keys/values
-    come precomputed from :meth:`project_text`.
-    """
-
-    def __init__(self, *args, use_new_attention_order: bool = False, **kwargs):
-        if use_new_attention_order:
-            raise ValueError('GLIDE uses the legacy attention order; '
-                             'use_new_attention_order must be False')
-        super().__init__(*args, **kwargs)
-        # mmagic's attention submodule holds no weights; SDPA replaces it.
-        del self.attention
-        #: False: the reference's einsum attention (the benchmark's
-        #: baseline); see :meth:`Text2ImUNet.set_sdpa`.
-        self.use_sdpa = True
-
-    def project_text(self, xf_out: torch.Tensor) -> torch.Tensor:
-        """Text keys/values (B, 2C, L) from transformer tokens (B, W, L)."""
-        return self.encoder_kv(xf_out)
-
-    def forward(self, x: torch.Tensor,
-                encoder_kv: Optional[torch.Tensor] = None) -> torch.Tensor:
-        b, c, *spatial = x.shape
-        if not self.use_sdpa:
-            x = x.reshape(b, c, -1)
-            qkv = self.qkv(self.norm(x))
-            h = legacy_qkv_attention(qkv, encoder_kv, self.num_heads)
-            return (x + self.proj_out(h)).reshape(b, c, *spatial)
-        # Tokens (B, T, C): the 1x1 convolutions become matrix products
-        # over the channels, a free view of a channels-last input.
-        tokens = self.norm(x).flatten(2).transpose(1, 2)
-        qkv = F.linear(tokens, self.qkv.weight[..., 0], self.qkv.bias)
-        h = token_qkv_attention(qkv, encoder_kv, self.num_heads)
-        h = F.linear(h, self.proj_out.weight[..., 0], self.proj_out.bias)
-        h = h.transpose(1, 2).reshape(b, c, *spatial)  # channels-last
-        if x.is_contiguous():  # keep the network's layout (no mixed convs)
-            h = h.contiguous()
-        return x + h
-
-
-def _glide_norm_cfg(norm_cfg: dict) -> dict:
-    norm_cfg = deepcopy(norm_cfg)
-    if norm_cfg.get('type') in ('GN32', 'GN'):
-        norm_cfg['type'] = 'GlideGN32'
-    return norm_cfg
 
 
 @MODELS.register_module()
@@ -284,20 +114,9 @@ class Text2ImUNet(DenoisingUnet):
                  **kwargs):
         kwargs.pop('tokenizer', None)  # MMagic's configs may name one
         kwargs.pop('output_cfg', None)  # GLIDE always predicts eps + var
-        attention_cfg = deepcopy(attention_cfg) or {}
-        if attention_cfg.get('type', 'MultiHeadAttentionBlock') not in (
-                'MultiHeadAttentionBlock', 'GlideAttentionBlock'):
-            raise ValueError('attention_cfg.type must be GlideAttentionBlock '
-                             f'(or MultiHeadAttentionBlock), got '
-                             f'{attention_cfg["type"]!r}')
-        attention_cfg['type'] = 'GlideAttentionBlock'
-        attention_cfg.setdefault('num_heads', num_heads)
-        attention_cfg.setdefault('num_head_channels', num_head_channels)
-        attention_cfg['encoder_channels'] = xf_width or None
-        norm_cfg = _glide_norm_cfg(norm_cfg)
-        attention_cfg['norm_cfg'] = _glide_norm_cfg(
-            attention_cfg.get('norm_cfg', norm_cfg))
-
+        norm_cfg = glide_norm_cfg(norm_cfg)
+        attention_cfg = _attention_cfg(attention_cfg, num_heads,
+                                       num_head_channels, xf_width, norm_cfg)
         self.image_channels = in_channels
         self.text_ctx = text_ctx
         self.xf_width = xf_width
@@ -318,22 +137,28 @@ class Text2ImUNet(DenoisingUnet):
             **kwargs)
 
         if xf_width:
-            self.transformer = Transformer(xf_width, xf_layers, xf_heads)
-            self.final_ln = LayerNorm32(xf_width) if xf_final_ln else None
-            self.token_embedding = nn.Embedding(n_vocab, xf_width)
-            self.positional_embedding = nn.Parameter(
-                torch.zeros(text_ctx, xf_width))
-            self.transformer_proj = nn.Linear(xf_width, base_channels * 4)
-            if xf_padding:
-                self.padding_embedding = nn.Parameter(
-                    torch.zeros(text_ctx, xf_width))
-            self._init_text_weights()
+            self._build_text_side(xf_layers, xf_heads, xf_final_ln, n_vocab,
+                                  base_channels)
         self._use_torch_silu()
         self.attention_blocks = [
             m for m in self.modules() if isinstance(m, GlideAttentionBlock)
         ]
         if use_fp16:
             self.half()
+
+    def _build_text_side(self, layers: int, heads: int, final_ln: bool,
+                         n_vocab: int, base_channels: int) -> None:
+        """The token/positional/padding embeddings, the transformer and the
+        projection of its last token into the timestep embedding."""
+        width, ctx = self.xf_width, self.text_ctx
+        self.transformer = Transformer(width, layers, heads)
+        self.final_ln = LayerNorm32(width) if final_ln else None
+        self.token_embedding = nn.Embedding(n_vocab, width)
+        self.positional_embedding = nn.Parameter(torch.zeros(ctx, width))
+        self.transformer_proj = nn.Linear(width, base_channels * 4)
+        if self.xf_padding:
+            self.padding_embedding = nn.Parameter(torch.zeros(ctx, width))
+        self._init_text_weights()
 
     # ------------------------------------------------------------ weights
     def _use_torch_silu(self):
@@ -488,6 +313,27 @@ class Text2ImUNet(DenoisingUnet):
             else:
                 h = layer(h)
         return h
+
+
+def _attention_cfg(attention_cfg: Optional[dict], num_heads: int,
+                   num_head_channels: int, xf_width: int,
+                   norm_cfg: dict) -> dict:
+    """mmagic's ``attention_cfg`` for GLIDE: always
+    :class:`GlideAttentionBlock` (``MultiHeadAttentionBlock``, as MMagic's
+    release configs name it, is accepted), attending to the text."""
+    attention_cfg = deepcopy(attention_cfg) or {}
+    if attention_cfg.get('type', 'MultiHeadAttentionBlock') not in (
+            'MultiHeadAttentionBlock', 'GlideAttentionBlock'):
+        raise ValueError('attention_cfg.type must be GlideAttentionBlock '
+                         f'(or MultiHeadAttentionBlock), got '
+                         f'{attention_cfg["type"]!r}')
+    attention_cfg['type'] = 'GlideAttentionBlock'
+    attention_cfg.setdefault('num_heads', num_heads)
+    attention_cfg.setdefault('num_head_channels', num_head_channels)
+    attention_cfg['encoder_channels'] = xf_width or None
+    attention_cfg['norm_cfg'] = glide_norm_cfg(
+        attention_cfg.get('norm_cfg', norm_cfg))
+    return attention_cfg
 
 
 def _upsample_like(low_res: Optional[torch.Tensor],

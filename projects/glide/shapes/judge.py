@@ -139,21 +139,9 @@ def judge_image(image, size: Optional[int] = None) -> Dict:
         (bounding-box side of the chosen shape) and ``errors`` (per shape,
         squared error of its drawing over the foreground area).
     """
-    (image,) = to_uint8_images(image)
-    if size is not None and image.shape[:2] != (size, size):
-        from PIL import Image
-        image = np.asarray(Image.fromarray(image).resize(
-            (size, size), Image.BOX))
-    h, w = image.shape[:2]
-    if h != w:
-        raise ValueError(f'expected a square image, got {h}x{w}')
-    pixels = image.astype(np.float64)
-    b = max(1, h // 32)
-    border = np.concatenate([pixels[:b].reshape(-1, 3),
-                             pixels[-b:].reshape(-1, 3),
-                             pixels[:, :b].reshape(-1, 3),
-                             pixels[:, -b:].reshape(-1, 3)])
-    background_rgb = np.median(border, axis=0)
+    pixels = _square_pixels(image, size)
+    h = pixels.shape[0]
+    background_rgb = _border_colour(pixels)
     result = {key: None for key in CAPTION_KEYS}
     result['background'] = _nearest(background_rgb, _BACKGROUND_NAMES,
                                     _BACKGROUND_RGB)
@@ -166,43 +154,76 @@ def judge_image(image, size: Optional[int] = None) -> Dict:
     if core.mean() < MIN_AREA:
         return result
     rgb = np.median(pixels[core], axis=0)
+    alpha = _coverage(pixels, core, rgb, background_rgb)
+    area = alpha.sum() / (h * h)
+    coord = (np.arange(h) + 0.5) / h
+    cx = (alpha.sum(axis=0) @ coord) / alpha.sum()
+    cy = (alpha.sum(axis=1) @ coord) / alpha.sum()
+    shape, extent, errors = _best_shape(alpha, area, cx, cy)
+    features.update(area=float(area), rgb=rgb.tolist(),
+                    centroid=(float(cx), float(cy)), extent=extent,
+                    errors=errors)
+    result.update(
+        shape=shape,
+        colour=_nearest(rgb, _COLOUR_NAMES, _COLOUR_RGB),
+        size='large' if extent > SIZE_THRESHOLD else 'small',
+        position=('top' if cy < 0.5 else 'bottom') + ' ' +
+        ('left' if cx < 0.5 else 'right'))
+    return result
 
-    # Soft coverage: 0 at the background colour, 1 at the foreground's.
+
+def _square_pixels(image, size: Optional[int]) -> np.ndarray:
+    """The image as float64 HxHx3 pixels in [0, 255], resized to ``size``
+    (box filter) when given."""
+    (image,) = to_uint8_images(image)
+    if size is not None and image.shape[:2] != (size, size):
+        from PIL import Image
+        image = np.asarray(Image.fromarray(image).resize(
+            (size, size), Image.BOX))
+    h, w = image.shape[:2]
+    if h != w:
+        raise ValueError(f'expected a square image, got {h}x{w}')
+    return image.astype(np.float64)
+
+
+def _border_colour(pixels: np.ndarray) -> np.ndarray:
+    """The median colour of the image's border (1/32 of the side wide)."""
+    b = max(1, pixels.shape[0] // 32)
+    border = np.concatenate([pixels[:b].reshape(-1, 3),
+                             pixels[-b:].reshape(-1, 3),
+                             pixels[:, :b].reshape(-1, 3),
+                             pixels[:, -b:].reshape(-1, 3)])
+    return np.median(border, axis=0)
+
+
+def _coverage(pixels, core, rgb, background_rgb) -> np.ndarray:
+    """Soft coverage of the foreground: 0 at the background colour, 1 at
+    the foreground's, near the largest component only."""
     direction = rgb - background_rgb
     norm2 = float(direction @ direction)
     if norm2 < 1e-6:
         # The foreground's median colour is the background's (pixels far
         # from it on both sides): no direction to project on, so the
         # coverage is the component itself.
-        alpha = core.astype(np.float64)
-    else:
-        alpha = (pixels - background_rgb) @ direction / norm2
-        alpha = np.where(_dilate(core, max(2, h // 24)),
-                         np.clip(alpha, -0.5, 1.5), 0)
-    area = alpha.sum() / (h * w)
-    coord = (np.arange(h) + 0.5) / h
-    cx = (alpha.sum(axis=0) @ coord) / alpha.sum()
-    cy = (alpha.sum(axis=1) @ coord) / alpha.sum()
+        return core.astype(np.float64)
+    alpha = (pixels - background_rgb) @ direction / norm2
+    return np.where(_dilate(core, max(2, pixels.shape[0] // 24)),
+                    np.clip(alpha, -0.5, 1.5), 0)
 
+
+def _best_shape(alpha, area, cx, cy):
+    """The shape whose drawing (same area and centroid) fits the coverage
+    best: (shape, its extent, the squared error of every shape)."""
     errors, extents = {}, {}
     for shape in SHAPES:
         r = math.sqrt(max(area, 0) / IDEAL_FILL[shape]) / 2
         # The centroid of the upright triangle lies r / 3 below its box's.
         box_cy = cy - r / 3 if shape == 'triangle' else cy
-        drawn = draw_shape(shape, cx, box_cy, r, h)
+        drawn = draw_shape(shape, cx, box_cy, r, alpha.shape[0])
         errors[shape] = float(((drawn - alpha)**2).sum() / alpha.sum())
         extents[shape] = 2 * r
     shape = min(errors, key=errors.get)
-    features.update(area=float(area), rgb=rgb.tolist(),
-                    centroid=(float(cx), float(cy)),
-                    extent=extents[shape], errors=errors)
-    result.update(
-        shape=shape,
-        colour=_nearest(rgb, _COLOUR_NAMES, _COLOUR_RGB),
-        size='large' if extents[shape] > SIZE_THRESHOLD else 'small',
-        position=('top' if cy < 0.5 else 'bottom') + ' ' +
-        ('left' if cx < 0.5 else 'right'))
-    return result
+    return shape, extents[shape], errors
 
 
 def caption_accuracy(images, captions: Sequence[str]) -> Dict:

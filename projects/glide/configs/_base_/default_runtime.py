@@ -1,5 +1,13 @@
 # Runner settings shared by the GLIDE training configs (mmengine Runner:
 # tools/train.py, tools/test.py, tools/dist_train.sh).
+default_scope = 'mmagic'
+custom_imports = dict(
+    imports=[
+        'projects.glide.models', 'projects.glide.datasets',
+        'projects.glide.evaluation', 'projects.glide.engine'
+    ],
+    allow_failed_imports=False)
+
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
@@ -22,8 +30,3 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
-
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-val_evaluator = dict(type='GlideSampleMetric')
-test_evaluator = val_evaluator
