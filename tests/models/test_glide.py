@@ -103,7 +103,8 @@ def test_different_prompts_in_one_batch_differ(model, monkeypatch):
 
 
 def test_guidance_scale_one_is_unguided_and_scale_changes_images(model):
-    noise = torch.randn(1, 3, 16, 16)
+    noise = torch.randn(1, 3, 16, 16,
+                        generator=torch.Generator().manual_seed(4))
     kw = dict(prompt='a red cube', latents=noise, num_inference_steps=6,
               num_inference_steps_up=3, seed=0)
     one = model.infer(guidance_scale=1.0, **kw)['samples']
@@ -118,7 +119,13 @@ def test_guidance_scale_one_is_unguided_and_scale_changes_images(model):
     a = denoise(unet, sched, noise, text2, 1.0, generator=gen.manual_seed(0))
     b = denoise(unet, sched, noise, text1, None,
                 generator=gen.manual_seed(0))
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    # Equal up to float rounding: a batch of 2 and a batch of 1 take other
+    # matmul kernels, whose rounding 6 steps amplify (measured up to 1.1e-3
+    # at one thread for some noise draws); the unconditional output, what a
+    # wrong formula would give, is far further away.
+    torch.testing.assert_close(a, b, rtol=0, atol=3e-3)
+    c = denoise(unet, sched, noise, text2, 0.0, generator=gen.manual_seed(0))
+    assert (c - b).abs().max() > 10 * 3e-3
 
 
 def test_denoise_calls_back_after_every_step(model):
