@@ -81,7 +81,7 @@ def test_read_image_refuses_what_it_cannot_use(tmp_path):
                        '200x120: the model needs a square image'):
         api.read_image(str(tmp_path / 'wide.png'), 32, name='--init-image')
     (tmp_path / 'text.png').write_text('not an image')
-    with pytest.raises(ValueError, match='not a readable image'):
+    with pytest.raises(ValueError, match='not an image Pillow can read'):
         api.read_image(str(tmp_path / 'text.png'), 32)
     with pytest.raises(FileNotFoundError, match='none.png: no such file'):
         api.read_image(str(tmp_path / 'none.png'), 32)

@@ -52,6 +52,7 @@ require_environment('tools/convert_glide_checkpoint.py')
 from mmengine import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+from projects.glide.files import WriteError, atomic_write  # noqa: E402
 from projects.glide.models.checkpoint import (  # noqa: E402
     StateDictMismatch, check_state_dict, expected_shapes,
     is_openai_state_dict, mmagic_to_openai, openai_kind, openai_to_mmagic,
@@ -130,8 +131,9 @@ def to_ours(args):
     check_state_dict(state, expected, what='converted checkpoint',
                      hint=config_hint(args, inpaint))
     log(f'writing {args.out} ({len(state)} tensors)...')
-    save_state_dict(state, args.out, meta={'source': 'openai',
-                                           'kind': kind})
+    with atomic_write(args.out) as temporary:
+        save_state_dict(state, temporary, meta={'source': 'openai',
+                                                'kind': kind})
     log('done')
 
 
@@ -325,7 +327,8 @@ def to_openai(args):
     for file, part in openai_files(state, names, inpaint).items():
         out = os.path.join(args.out_dir, file + '.pt')
         log(f'writing {out} ({len(part)} tensors)...')
-        torch.save(part, out)
+        with atomic_write(out) as temporary:
+            torch.save(part, temporary)
     log('done')
 
 
@@ -377,6 +380,6 @@ if __name__ == '__main__':
     import pickle
     try:
         main()
-    except (KeyError, ValueError, FileNotFoundError,
+    except (KeyError, ValueError, FileNotFoundError, WriteError,
             pickle.UnpicklingError) as err:  # the message says it all
         raise SystemExit(f'convert_glide_checkpoint.py: error: {err}')

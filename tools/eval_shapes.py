@@ -12,6 +12,13 @@ judge (no downloaded weights).
         --checkpoint INPAINT_CKPT --baseline BASE_CKPT            # inpainting
     python tools/eval_shapes.py --checkpoint CKPT --cells \
         --per-prompt 1               # accuracy per shape x size cell
+    python tools/eval_shapes.py --tradeoff --sampler dpm++2m \
+        --config projects/glide/configs/glide_noised-clip_1xb64-2k_shapes-32x32.py \
+        --checkpoint CKPT --scales 1 2 3 --clip-scales 10 100 --both 3:100 \
+        --json run.json --grid grid.png        # guidance trade-off sweep
+    python tools/eval_shapes.py --plot run.json [run2.json] \
+        --figures docs/figures                 # its curves
+    python tools/eval_shapes.py --checkpoint CKPT --grain  # background noise
 
 Prompts are held-out captions (scenes of another seed than the training
 set's); each gets ``--per-prompt`` samples. Caption accuracy is the judge's
@@ -26,6 +33,15 @@ known region's largest change is reported in 8-bit levels. ``--baseline``
 adds the row of a base checkpoint loaded into the inpainting network with
 zero weights for the extra channels (train_cfg.init_from_base): the base
 model with the x_0 paste-back alone, where fine-tuning starts.
+
+``--tradeoff`` measures the samples of every guidance point in the feature
+space of the shapes evaluator (``projects/glide/shapes/evaluator.py``, a
+small CNN trained apart from the guide; docs/tradeoff.md): the Fréchet
+distance and precision/recall (k = 3) against real renders of the same
+captions (their texture and jitter drawn as in the data), the evaluator's
+caption match (mean probability of the caption's attributes), the texture
+mix it reads, the jitter (the judge's centroid) and the background's pixel
+std. The first row scores a second set of real renders the same way.
 """
 import argparse
 import os
@@ -355,12 +371,185 @@ def cells_table(args, model):
     return title + '\n\n' + table(header, rows)
 
 
+#: The columns of the trade-off table: (JSON key, header, format).
+TRADEOFF_COLUMNS = [
+    ('judge_all', 'judge all five', '{:.2f}'),
+    ('eval_all', 'evaluator all five', '{:.2f}'),
+    ('match', 'caption match', '{:.3f}'),
+    ('fd', 'FD', '{:.1f}'),
+    ('precision', 'precision', '{:.2f}'),
+    ('recall', 'recall', '{:.2f}'),
+    ('texture_mix', 'plain/noise/stripes', '{}'),
+    ('texture_overlap', 'texture overlap', '{:.2f}'),
+    ('texture_entropy', 'texture entropy (bits)', '{:.2f}'),
+    ('jitter_rms', 'jitter rms (px)', '{:.2f}'),
+    ('grain', 'background std (levels)', '{:.1f}'),
+    ('diversity', 'pixel diversity', '{:.3f}'),
+    ('s_per_sample', 's/sample', '{:.2f}'),
+]
+
+TRADEOFF_HEADER = ['guide', 'guidance_scale', 'classifier_scale'] + \
+    [h for _, h, _ in TRADEOFF_COLUMNS]
+
+
+def tradeoff_settings(args):
+    """(guide, guidance_scale, classifier_scale) of every sweep point:
+    classifier-free over ``--scales``, CLIP over ``--clip-scales`` on the
+    text-conditional model (guidance_scale 1), then the ``--both`` pairs."""
+    settings = [('classifier-free', g, 0.0) for g in args.scales]
+    if args.clip_scales:
+        settings += [('CLIP', 1.0, c) for c in args.clip_scales]
+    settings += [('both', float(g), float(c)) for g, c in
+                 (pair.split(':') for pair in args.both)]
+    return settings
+
+
+def tradeoff_reference(net, prompts, per_prompt, seed):
+    """Real renders of the prompts (``per_prompt`` each, texture and jitter
+    drawn as in the data) and the evaluator's prediction on them."""
+    from projects.glide.shapes import evaluator as ev
+    images, _ = ev.render_for_captions(prompts, per_prompt, seed)
+    return images, ev.predict(net, images)
+
+
+def _per_prompt_diversity(samples, per_prompt):
+    from projects.glide.shapes import diversity
+    divs = [diversity(samples[i:i + per_prompt])
+            for i in range(0, len(samples), per_prompt)]
+    return sum(divs) / len(divs)
+
+
+def tradeoff_rows(args, model, net, on_row=None):
+    """The real row and one row per sweep point, plus the first prompt's
+    samples of every point (for the grid); ``on_row(rows, firsts, prompt)``
+    is called after every point (to save partial results)."""
+    from projects.glide.shapes import evaluator as ev
+    prompts = prompts_of(args.prompts, args.prompt_seed)
+    ref_images, reference = tradeoff_reference(net, prompts, args.per_prompt,
+                                               args.reference_seed)
+    real, _ = ev.render_for_captions(prompts, args.per_prompt,
+                                     args.reference_seed + 1)
+    captions = [p for p in prompts for _ in range(args.per_prompt)]
+    rows = [dict(guide='real', guidance_scale=None, classifier_scale=None,
+                 **ev.score_samples(net, real, captions, reference),
+                 diversity=_per_prompt_diversity(real, args.per_prompt),
+                 s_per_sample=0.0, cpu_seconds=0.0)]
+    firsts = [('real', real[:args.per_prompt])]
+    for guide, g, c in tradeoff_settings(args):
+        wall, cpu = time.time(), time.process_time()
+        samples, _ = sample(model, prompts, args.per_prompt, args.steps, g,
+                            args.seed, args.batch, classifier_scale=c)
+        wall, cpu = time.time() - wall, time.process_time() - cpu
+        row = dict(guide=guide, guidance_scale=g, classifier_scale=c,
+                   **ev.score_samples(net, samples, captions, reference),
+                   diversity=_per_prompt_diversity(samples, args.per_prompt),
+                   s_per_sample=wall / len(captions), cpu_seconds=cpu)
+        rows.append(row)
+        firsts.append((f'{guide} {g:g}/{c:g}', samples[:args.per_prompt]))
+        progress(TRADEOFF_HEADER, _tradeoff_line(row))
+        if on_row is not None:
+            on_row(rows, firsts, prompts[0])
+    return rows, firsts, prompts[0]
+
+
+def _tradeoff_line(row):
+    cells = [row['guide'], _scale(row['guidance_scale']),
+             _scale(row['classifier_scale'])]
+    return cells + [fmt.format(row[key]) for key, _, fmt in TRADEOFF_COLUMNS]
+
+
+def _scale(value):
+    return '-' if value is None else f'{value:g}'
+
+
+def _write_tradeoff_json(args, sampler, cpu, prompt, rows):
+    import json
+    with open(args.json, 'w') as f:
+        json.dump(dict(label=args.label, checkpoint=args.checkpoint,
+                       config=args.config, sampler=sampler, steps=args.steps,
+                       prompts=args.prompts, per_prompt=args.per_prompt,
+                       cpu_seconds=cpu, grid_prompt=prompt, rows=rows), f,
+                  indent=1)
+
+
+def tradeoff_table(args, model):
+    """The trade-off sweep (``--tradeoff``): distribution metrics in the
+    evaluator's feature space for classifier-free guidance, CLIP guidance
+    and both, on the same prompts and seeds; writes ``--json`` and
+    ``--grid`` when given."""
+    from projects.glide.shapes import evaluator as ev
+    net = ev.load_evaluator(args.evaluator)
+    start = time.process_time()
+    sampler = type(model.diffusion_scheduler).__name__
+
+    def save(rows, firsts, prompt):
+        cpu = time.process_time() - start
+        if args.json:
+            _write_tradeoff_json(args, sampler, cpu, prompt, rows)
+        if args.grid:
+            from projects.glide.evaluation.tradeoff_plots import \
+                save_scale_grid
+            save_scale_grid(args.grid, firsts, prompt)
+        return cpu
+
+    rows, firsts, prompt = tradeoff_rows(args, model, net, save)
+    cpu = save(rows, firsts, prompt)
+    title = (f'Guidance trade-off ({args.label}): {sampler}, {args.steps} '
+             f'steps, {args.prompts} held-out prompts x {args.per_prompt} '
+             f'samples, seed {args.seed}; evaluator features, k = 3; '
+             f'{cpu / 60:.1f} CPU minutes')
+    return title + '\n\n' + table(TRADEOFF_HEADER,
+                                  [_tradeoff_line(r) for r in rows])
+
+
+#: The grain table's rows: sampler, steps, guidance scale.
+GRAIN_ROWS = [
+    ('dpm++2m', 25, 1.0), ('dpm++2m', 25, 3.0), ('dpm++2m', 50, 3.0),
+    ('dpm++2m', 100, 3.0), ('ddim', 50, 3.0), ('ancestral', 100, 3.0),
+]
+
+
+def grain_table(args):
+    """Where the grainy backgrounds come from (``--grain``): the flat
+    background's pixel std and the evaluator's texture reading for several
+    samplers, step counts and guidance scales, against real renders of the
+    same prompts."""
+    import numpy as np
+    from projects.glide.shapes import evaluator as ev
+    net = ev.load_evaluator(args.evaluator)
+    prompts = prompts_of(args.prompts, args.prompt_seed)
+    captions = [p for p in prompts for _ in range(args.per_prompt)]
+    real, _ = ev.render_for_captions(prompts, args.per_prompt,
+                                     args.reference_seed)
+    sets = [('real renders', real)]
+    for sampler, steps, g in GRAIN_ROWS:
+        model = load(args.config, args.checkpoint, sampler)
+        sets.append((f'{sampler} {steps}, guidance {g:g}',
+                     sample(model, prompts, args.per_prompt, steps, g,
+                            args.seed, args.batch)[0]))
+    header = ['images', 'background std (levels), mean', 'median',
+              'share < 2 levels', 'plain/noise/stripes (evaluator)']
+    rows = []
+    for name, images in sets:
+        std = ev.background_grain(images, captions)
+        mix = ev.predict(net, images)['labels']['texture']
+        rows.append([name, f'{std.mean():.1f}', f'{np.median(std):.1f}',
+                     f'{(std < 2).mean():.2f}',
+                     '/'.join(f'{mix.count(t) / len(mix):.2f}'
+                              for t in ev.HEADS['texture'])])
+        progress(header, rows[-1])
+    title = (f'Background grain: {args.prompts} held-out prompts x '
+             f'{args.per_prompt} samples, seed {args.seed}; std of the '
+             'quadrant opposite the shape (2 px margin), 8-bit levels')
+    return title + '\n\n' + table(header, rows)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=CONFIG)
-    p.add_argument('--checkpoint', required=True,
+    p.add_argument('--checkpoint',
                    help='a checkpoint trained with glide_base-stage1_2xb16-4k_shapes-32x32.py')
     p.add_argument('--prompts', type=int, default=64)
     p.add_argument('--per-prompt', type=int, default=4)
@@ -368,7 +557,7 @@ def main(argv=None):
                    help='scene seed of the held-out prompts (training: 0)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--steps', type=int, default=25)
-    p.add_argument('--scales', type=float, nargs='+',
+    p.add_argument('--scales', type=float, nargs='*',
                    default=[1, 2, 3, 5, 8])
     p.add_argument('--batch', type=int, default=128,
                    help='samples per infer() call (default: 128)')
@@ -387,13 +576,42 @@ def main(argv=None):
                    help='classifier-free vs CLIP guidance (--config a '
                    'config with a CLIP guide, glide_noised-clip_1xb64-2k_shapes-32x32.py)')
     p.add_argument('--clip-scales', type=float, nargs='+',
-                   default=[10, 30, 100],
-                   help='with --clip: the CLIP guidance scales')
+                   help='with --clip (default: 10 30 100) or --tradeoff '
+                   '(default: none): the CLIP guidance scales')
     p.add_argument('--cells', action='store_true',
                    help='accuracy per shape x size cell, over every colour, '
                    'position and background')
+    p.add_argument('--tradeoff', action='store_true',
+                   help='the guidance trade-off sweep in the evaluator\'s '
+                   'feature space (FD, precision/recall, caption match, '
+                   'texture mix); CLIP points need a CLIP config')
+    p.add_argument('--both', nargs='*', default=[], metavar='G:C',
+                   help='with --tradeoff: guidance_scale:classifier_scale '
+                   'points of both guides')
+    p.add_argument('--grain', action='store_true',
+                   help='background grain against samplers, steps and '
+                   'guidance (needs the evaluator)')
+    p.add_argument('--sampler', help='replace the config\'s sampler '
+                   '(ancestral, ddim, dpm++2m)')
+    p.add_argument('--evaluator',
+                   default='checkpoints/shapes_evaluator.safetensors')
+    p.add_argument('--reference-seed', type=int, default=777,
+                   help='with --tradeoff: scene seed of the texture and '
+                   'jitter of the real reference renders')
+    p.add_argument('--label', default='model',
+                   help='with --tradeoff: the model\'s name in the table')
+    p.add_argument('--json', help='with --tradeoff: write the rows here')
+    p.add_argument('--plot', nargs='+', metavar='JSON',
+                   help='plot the trade-off curves of --tradeoff --json '
+                   'files into --figures (no sampling; --checkpoint unused)')
+    p.add_argument('--figures', default='docs/figures')
     p.add_argument('--out', help='append the tables to this file')
     args = p.parse_args(argv)
+    if args.plot:
+        from projects.glide.evaluation.tradeoff_plots import plot_tradeoff
+        return '\n'.join(plot_tradeoff(args.plot, args.figures))
+    if not args.checkpoint:
+        p.error('--checkpoint is required')
     import projects.glide.models  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmagic')
@@ -404,7 +622,13 @@ def main(argv=None):
     elif args.inpaint:
         text = inpaint_table(args)
     elif args.clip:
+        args.clip_scales = args.clip_scales or [10, 30, 100]
         text = clip_table(args, load(args.config, args.checkpoint))
+    elif args.grain:
+        text = grain_table(args)
+    elif args.tradeoff:
+        text = tradeoff_table(args, load(args.config, args.checkpoint,
+                                         args.sampler))
     elif args.cells:
         text = cells_table(args, load(args.config, args.checkpoint))
     else:

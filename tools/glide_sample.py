@@ -13,6 +13,12 @@ Examples::
     python tools/glide_sample.py "a corgi in a field" \
         --config projects/glide/configs/glide_inpaint-classifier-free_laion-64-256.py \
         --checkpoint glide-64-256-inpaint.pth --init-image grass.png --mask mask.png
+    # image-to-image editing (SDEdit): noise the image to 0.6 T, redraw it
+    python tools/glide_sample.py "a large blue circle in the top left corner, \
+        black background" --init-image red_circle.png --strength 0.6
+    # with a LoRA adapter (tools/train_lora.py), at scale 0.8
+    python tools/glide_sample.py "a large purple square ..." \
+        --lora purple.safetensors:0.8
 
 Each prompt gets --batch-size samples (one row per prompt). Without --config
 the shapes demo cascade is used, with its checkpoint when
@@ -40,6 +46,7 @@ from projects.glide.api import (DEMO_CHECKPOINT, DEMO_CONFIG,  # noqa: E402
                                 DTYPES, SAMPLERS, build_model,
                                 prompt_vocabulary, read_image,
                                 sampling_settings, save_png, unknown_words)
+from projects.glide.files import WriteError, atomic_write  # noqa: E402
 
 
 def fail(msg):
@@ -99,9 +106,19 @@ def make_parser():
                    help="CLIP-guidance scale, >= 0 (CLIP configs; default: "
                    "the config's, 0 = off)")
     p.add_argument('--init-image', help='square image to inpaint '
-                   '(inpainting configs; with --mask)')
+                   '(inpainting configs; with --mask) or to edit (with '
+                   '--strength)')
     p.add_argument('--mask', help='square inpainting mask: white = keep the '
                    'init image, black = generate')
+    p.add_argument('--strength', type=float, default=None,
+                   help='image-to-image editing (SDEdit) of --init-image, '
+                   'in (0, 1]: how far it is noised before it is redrawn '
+                   'under the prompt (small keeps the layout, 1 ignores '
+                   'the image)')
+    p.add_argument('--lora', action='append', default=[],
+                   metavar='PATH[:SCALE]',
+                   help='a LoRA adapter file (tools/train_lora.py) to add, '
+                   'times SCALE (default 1); repeat for several')
     p.add_argument('--sampler', choices=sorted(SAMPLERS),
                    help="base sampler (default: the config's)")
     p.add_argument('--dtype', choices=DTYPES, default=None,
@@ -112,13 +129,31 @@ def make_parser():
     return p
 
 
+def lora_spec(text):
+    """``PATH[:SCALE]`` as (path, scale); the scale is any finite number
+    (1 when absent)."""
+    from projects.glide.checks import check_float
+    path, _, scale = text.rpartition(':')
+    try:
+        value = float(scale)
+    except ValueError:
+        return text, 1.0
+    if not path:
+        raise ValueError(f'--lora {text}: expected PATH or PATH:SCALE')
+    return path, check_float(value, f'--lora {text}: the scale')
+
+
 def parse_args(argv=None):
     """The parsed arguments, numbers range-checked (projects.glide.checks)
     and prompts split at ``--separator``."""
-    from projects.glide.checks import check_int, check_scale, check_seed
+    from projects.glide.checks import (check_float, check_int, check_scale,
+                                       check_seed)
     p = make_parser()
     args = p.parse_args(argv)
     try:
+        args.lora = [lora_spec(spec) for spec in args.lora]
+        if args.strength is not None:
+            check_float(args.strength, '--strength', 0, 1, low_open=True)
         check_int(args.batch_size, '--batch-size', 1)
         check_int(args.zoom, '--zoom', 1, 16)
         check_seed(args.seed, '--seed')
@@ -177,9 +212,17 @@ def check_files(args):
         fail(f'--config {args.config}: no such file')
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         fail(f'--checkpoint {args.checkpoint}: no such file')
-    if (args.init_image is None) != (args.mask is None):
-        fail('--init-image and --mask go together (the image to inpaint and '
-             'the region to keep)')
+    if args.mask is not None and args.init_image is None:
+        fail('--mask needs --init-image (the image to inpaint)')
+    if args.strength is not None and args.init_image is None:
+        fail('--strength needs --init-image (the image to edit)')
+    if args.init_image is not None and (args.mask is None) == \
+            (args.strength is None):
+        fail('--init-image goes with --mask (inpainting) or with '
+             '--strength (editing), one of them')
+    for path, _ in args.lora:
+        if not os.path.isfile(path):
+            fail(f'--lora {path}: no such file')
 
 
 def check_device(name):
@@ -209,9 +252,12 @@ def check_against_config(args, cfg):
     inpainting = 'Inpaint' in model_cfg.unet.type
     if args.steps_up is not None and model_cfg.get('unet_up') is None:
         fail(f'--steps-up: {name} has no upsampler (base model only)')
-    if args.init_image and not inpainting:
+    if args.mask and not inpainting:
         fail(f'--init-image/--mask need an inpainting config (*-inpaint.py); '
              f'{name} is not one')
+    if args.strength is not None and inpainting:
+        fail(f'--strength: {name} is an inpainting config; edit with a text '
+             'config, or inpaint with --mask')
     if inpainting and not args.init_image:
         print(f'note: {name} is an inpainting config but no --init-image/'
               '--mask were given: nothing is kept, the whole image is '
@@ -256,19 +302,30 @@ def sampling_options(args, cfg):
                 num_inference_steps_up=steps_up)
 
 
-def inpainting_inputs(args, cfg):
-    """``init_image`` in [-1, 1] and ``mask`` (1 = keep) at the output
-    size, or None and None without ``--init-image``."""
+def image_inputs(args, cfg):
+    """``init_image`` in [-1, 1] at the output size and ``mask`` (1 =
+    keep, inpainting only), or None and None without ``--init-image``."""
     if not args.init_image:
         return None, None
     model_cfg = cfg.model
     size = (model_cfg.get('unet_up') or model_cfg.unet).image_size
     try:
         init_image = read_image(args.init_image, size, 'RGB', '--init-image')
-        mask = read_image(args.mask, size, 'L', '--mask')
+        mask = read_image(args.mask, size, 'L', '--mask') \
+            if args.mask else None
     except (ValueError, FileNotFoundError) as err:
         fail(err)
-    return init_image * 2 - 1, (mask >= 0.5).float()
+    return init_image * 2 - 1, None if mask is None else (mask >= 0.5).float()
+
+
+def load_adapters(model, specs):
+    """Add the ``--lora`` adapters; a file that does not fit the model
+    stops with the error naming it and the layer."""
+    for path, scale in specs:
+        try:
+            model.load_lora(path, scale=scale)
+        except (ValueError, KeyError) as err:
+            fail(f'--lora: {err}')
 
 
 def warn_about_prompts(args, cfg):
@@ -325,8 +382,12 @@ def image_settings(args, model, options, seconds):
         model, options['guidance_scale'], args.negative_prompt,
         options['num_inference_steps'], options['num_inference_steps_up'],
         args.classifier_scale))
-    if args.init_image:
+    if args.mask:
         settings.update(init_image=args.init_image, mask=args.mask)
+    if args.strength is not None:
+        settings.update(init_image=args.init_image, strength=args.strength)
+    if args.lora:
+        settings.update(lora=[dict(path=p, scale=s) for p, s in args.lora])
     settings.update(
         config=args.config,
         checkpoint=args.checkpoint or 'none (random weights)',
@@ -346,26 +407,31 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     check_against_config(args, cfg)
     options = sampling_options(args, cfg)
-    init_image, mask = inpainting_inputs(args, cfg)
+    init_image, mask = image_inputs(args, cfg)
     warn_about_prompts(args, cfg)
     start = time.time()
     model = build_model(cfg, args.checkpoint, args.device,
                         sampler=args.sampler, dtype=args.dtype)
+    load_adapters(model, args.lora)
     load_s = time.time() - start
     prompts = [p for p in args.prompts for _ in range(args.batch_size)]
     start = time.time()
     samples = model.infer(
         prompt=prompts, negative_prompt=args.negative_prompt,
         classifier_scale=args.classifier_scale, init_image=init_image,
-        mask=mask, seed=args.seed, show_progress=not args.no_progress,
+        mask=mask, strength=args.strength, seed=args.seed,
+        show_progress=not args.no_progress,
         **options)['samples']
     sample_s = time.time() - start
+    from PIL import Image
     image = to_grid(samples, args.batch_size, args.zoom)
     if keeps_settings:
         save_png(image, args.out, image_settings(args, model, options,
                                                  sample_s))
-    else:
-        image.save(args.out)
+    else:  # written whole or not at all, as save_png does
+        with atomic_write(args.out) as tmp:
+            image.save(tmp, format=Image.registered_extensions()[
+                os.path.splitext(args.out)[1].lower()])
     count = len(prompts)
     print(f'wrote {args.out}: {count} sample{"s" * (count != 1)} of '
           f'{samples.shape[-1]}x{samples.shape[-2]} in {sample_s:.1f} s '
@@ -379,5 +445,5 @@ if __name__ == '__main__':
     try:
         main()
     except (ValueError, KeyError, FileNotFoundError, MemoryError,
-            pickle.UnpicklingError) as err:
+            pickle.UnpicklingError, WriteError) as err:
         fail(err)

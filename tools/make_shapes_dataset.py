@@ -59,8 +59,12 @@ def main(argv=None):
                   end='' if done < total else '\n', file=sys.stderr,
                   flush=True)
 
-    records = write_dataset(args.out, args.num, args.seed, args.size,
-                            progress=progress)
+    from projects.glide.files import WriteError
+    try:
+        records = write_dataset(args.out, args.num, args.seed, args.size,
+                                progress=progress)
+    except WriteError as err:
+        raise SystemExit(f'make_shapes_dataset.py: {err}')
     counts = value_counts(records)
     print(f'wrote {len(records)} images of {args.size}x{args.size} and '
           f'{os.path.join(args.out, "annotations.jsonl")}')

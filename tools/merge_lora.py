@@ -42,6 +42,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmagic.apis import init_model
+    from projects.glide.files import WriteError, atomic_write
     from projects.glide.models.checkpoint import (read_state_dict,
                                                   save_state_dict)
     from projects.glide.models.lora import merged_state_dict
@@ -51,8 +52,12 @@ def main(argv=None):
     dtypes = {k: v.dtype for k, v in read_state_dict(args.checkpoint).items()}
     merged = {k: v.to(dtypes.get(k, v.dtype))
               for k, v in merged_state_dict(model).items()}
-    save_state_dict(merged, args.out, meta=dict(
-        merged_adapters=','.join(osp.basename(p) for p in args.adapters)))
+    try:
+        with atomic_write(args.out) as temporary:
+            save_state_dict(merged, temporary, meta=dict(merged_adapters=','
+                            .join(osp.basename(p) for p in args.adapters)))
+    except WriteError as err:
+        raise SystemExit(f'merge_lora.py: {err}')
     print(f'wrote {args.out}: {args.checkpoint} with '
           f'{len(args.adapters)} adapter(s) merged')
 

@@ -46,6 +46,7 @@ def main(argv=None):
                    'tensors must be equal)')
     args = p.parse_args(argv)
     import torch
+    from projects.glide.files import WriteError, atomic_write
     from projects.glide.models.checkpoint import (read_checkpoint,
                                                   save_state_dict)
     dtype = getattr(torch, args.dtype)
@@ -65,10 +66,14 @@ def main(argv=None):
                          'that network; nothing written')
             state[k] = v
     meta = ckpt.get('meta', {})
-    save_state_dict(state, args.out, meta={
-        'source': os.path.basename(args.checkpoint),
-        'iter': str(meta.get('iter', '')),
-        'ema': str('ema_state_dict' in ckpt), 'dtype': args.dtype})
+    try:
+        with atomic_write(args.out) as temporary:
+            save_state_dict(state, temporary, meta={
+                'source': os.path.basename(args.checkpoint),
+                'iter': str(meta.get('iter', '')),
+                'ema': str('ema_state_dict' in ckpt), 'dtype': args.dtype})
+    except WriteError as err:
+        sys.exit(f'publish_checkpoint.py: {err}')
     size = os.path.getsize(args.out) / 2**20
     print(f'wrote {args.out}: {len(state)} tensors, {size:.1f} MiB')
 

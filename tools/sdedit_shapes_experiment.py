@@ -1,8 +1,9 @@
 """Image-to-image editing (SDEdit) on the shapes model, judged: "red" scenes
-re-prompted with another colour, over strengths.
+re-prompted with another colour (and, with ``--change both``, the next shape
+too: circle -> square -> triangle -> circle), over strengths.
 
     python tools/sdedit_shapes_experiment.py [--num 24] \\
-        [--strengths 0.3 0.5 0.7 0.9] [--to blue]
+        [--strengths 0.3 0.5 0.7 0.9] [--to blue] [--change both]
 
 For each strength, the judge reads the edited images against the new
 caption: ``colour`` (and ``shape``) say whether the edit follows the prompt,
@@ -39,6 +40,16 @@ def red_scenes(num: int, seed: int) -> list:
     return found
 
 
+def new_attributes(attributes: dict, args) -> dict:
+    """What the new prompt asks: the colour ``--to``, and with ``--change
+    both`` the next shape of ``scenes.SHAPES``."""
+    from projects.glide.shapes.scenes import SHAPES
+    new = dict(attributes, colour=args.to)
+    if args.change == 'both':
+        new['shape'] = SHAPES[(SHAPES.index(new['shape']) + 1) % len(SHAPES)]
+    return new
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -49,6 +60,9 @@ def main(argv=None):
     parser.add_argument('--strengths', type=float, nargs='+',
                         default=[0.3, 0.5, 0.7, 0.9])
     parser.add_argument('--to', default='blue', help='the new colour')
+    parser.add_argument('--change', choices=('colour', 'both'),
+                        default='colour',
+                        help='what the new prompt changes')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     import numpy as np
@@ -61,7 +75,7 @@ def main(argv=None):
     size = model.unet.image_size
     images = np.stack([scenes.render(s['attributes'], size) for s in chosen])
     image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    prompts = [scenes.make_caption(dict(s['attributes'], colour=args.to))
+    prompts = [scenes.make_caption(new_attributes(s['attributes'], args))
                for s in chosen]
     print(json.dumps(dict(strength=0, **caption_accuracy(image, prompts))))
     for strength in args.strengths:

@@ -9,9 +9,11 @@ schedule to N iterations (each param_scheduler's begin/end/T_max/milestones
 and the validation, checkpoint and logger intervals, by N over the config's
 max_iters); ``--cfg-options train_cfg.max_iters=N`` alone stops early on the
 config's learning-rate schedule. ``--no-validate`` switches validation off
-(it then needs no validation data). The console shows a short summary of
-the run; mmengine's environment, config and hook tables go to the log file
-(``--verbose`` prints them too).
+(it then needs no validation data). Checkpoints are written whole or not
+at all: a kill or a full disk leaves the previous one, and ``--resume``
+continues from it (projects/glide/engine/checkpointing.py). The console
+shows a short summary of the run; mmengine's environment, config and hook
+tables go to the log file (``--verbose`` prints them too).
 
 Several processes (DDP, one per GPU or CPU process): tools/dist_train.sh.
 """
@@ -29,6 +31,7 @@ require_environment('tools/train.py')
 from projects.glide.engine.launch import (  # noqa: E402
     add_runner_args, check_data, describe_run, disable_validation,
     load_runner_config, runner_class, shorten_schedule)
+from projects.glide.files import WriteError  # noqa: E402
 
 
 def main(argv=None):
@@ -66,7 +69,11 @@ def main(argv=None):
     runner = runner_class(args.verbose).from_cfg(cfg)
     if runner.rank == 0:
         print(describe_run(cfg, runner, 'tools/train.py'), flush=True)
-    runner.train()
+    try:
+        runner.train()
+    except WriteError as err:  # a full disk: the message says it all
+        raise SystemExit(f'tools/train.py: {err}; --resume continues from '
+                         'the last checkpoint written') from err
     return runner
 
 

@@ -196,7 +196,7 @@ def lora_config(args, data_root: str, work_dir: str):
     cfg.custom_hooks = []  # no EMA: a few hundred steps of few weights
     cfg.default_hooks.logger.interval = max(1, args.iters // 20)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=args.iters, max_keep_ckpts=1)
+        type='GlideCheckpointHook', interval=args.iters, max_keep_ckpts=1)
     cfg.randomness = dict(seed=args.seed)
     return cfg
 

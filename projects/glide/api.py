@@ -17,8 +17,9 @@ import copy
 import json
 import os
 import re
-import threading
 from typing import Dict, FrozenSet, List, Optional
+
+from .files import atomic_write, verify_sha256
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 #: The shapes demo cascade (32 px base model, 32->64 upsampler) and the
@@ -27,6 +28,14 @@ DEMO_CONFIG = os.path.join(ROOT, 'projects', 'glide', 'configs',
                            'glide_upsampler_2xb16-1k_shapes-32-64.py')
 DEMO_CHECKPOINT = os.path.join(ROOT, 'checkpoints',
                                'glide_shapes-32.safetensors')
+#: The SHA-256 of the shipped weights (``sha256sum`` format): a listed file
+#: is checked before it is loaded.
+CHECKSUMS = os.path.join(ROOT, 'checkpoints', 'SHA256SUMS')
+#: The largest image (in pixels) of a dataset folder: 8192 x 8192. A larger
+#: one (a decompression bomb: a small file of a huge image) is refused
+#: before it is decoded (:func:`read_image` takes at most 4096 x 4096, the
+#: web page's limit: ``projects.glide.images``).
+MAX_IMAGE_PIXELS = 8192 * 8192
 #: Sampler name (command line, web page) -> scheduler type.
 SAMPLERS = {
     'ancestral': 'GlideAncestralScheduler',
@@ -50,7 +59,8 @@ def build_model(config, checkpoint: Optional[str] = None,
         config (str | mmengine.Config): The config file, or a loaded config
             (not modified).
         checkpoint (str, optional): Weights (.pth or .safetensors); without
-            them the weights are random.
+            them the weights are random. A file listed in :data:`CHECKSUMS`
+            (the shipped weights) is checked against its SHA-256 first.
         device (str): Torch device.
         sampler (str, optional): A name of :data:`SAMPLERS` replacing the
             config's base sampler (its other settings kept).
@@ -61,7 +71,9 @@ def build_model(config, checkpoint: Optional[str] = None,
         Glide: the model, with the config as ``model.cfg``.
 
     Raises:
-        ValueError: ``sampler`` or ``dtype`` is not a known name.
+        ValueError: ``sampler`` or ``dtype`` is not a known name, or the
+            checkpoint is damaged (a shipped file whose SHA-256 differs, a
+            truncated or corrupt file), naming the file.
     """
     from mmengine import Config
     from mmengine.registry import init_default_scope
@@ -82,6 +94,7 @@ def build_model(config, checkpoint: Optional[str] = None,
     init_default_scope('mmagic')
     model = MODELS.build(cfg.model)
     if checkpoint:
+        verify_sha256(checkpoint, CHECKSUMS)
         load_checkpoint(model, checkpoint, map_location='cpu')
     if dtype is not None:
         model.set_precision(dtype)
@@ -93,8 +106,13 @@ def read_image(path: str, size: int, mode: str = 'RGB',
                name: str = 'image'):
     """A square image file as a (1, C, size, size) float tensor in [0, 1].
 
-    The rule is the web page's: a non-square image is refused, not
-    stretched or cropped.
+    The rules are the web page's (:mod:`projects.glide.images`): an image
+    over 4096 x 4096 pixels is refused before it is decoded, a truncated or
+    damaged one is refused, every mode is converted (transparency
+    composited on white, 16-bit greyscale scaled to 8 bits, CMYK and
+    palettes by Pillow) and a non-square image is refused, not stretched or
+    cropped. A mask of another size than its image is resized to ``size``
+    as the image is.
 
     Args:
         path (str): The image file.
@@ -105,55 +123,56 @@ def read_image(path: str, size: int, mode: str = 'RGB',
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a readable image, or not square.
+        ValueError: Not a readable image (truncated, corrupt, not an
+            image), too large, or not square; the message names ``path``.
     """
     import numpy as np
     import torch
     from PIL import Image
+
+    from .images import UploadError, on_white, read_rgba
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{name} {path}: no such file')
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-            if width != height:
-                raise ValueError(
-                    f'{name} {path} is {width}x{height}: the model needs a '
-                    f'square image (it is resized to {size}x{size}); crop '
-                    'it square first')
-            img = img.convert(mode).resize(
-                (size, size), Image.NEAREST if mode == 'L' else Image.BICUBIC)
-    except OSError as err:
-        raise ValueError(f'{name} {path}: not a readable image ({err})')
+        rgba = read_rgba(path, 'image')
+    except UploadError as err:
+        raise ValueError(f'{name} {path}: {err}') from None
+    height, width = rgba.shape[:2]
+    if width != height:
+        raise ValueError(
+            f'{name} {path} is {width}x{height}: the model needs a square '
+            f'image (it is resized to {size}x{size}); crop it square first')
+    img = Image.fromarray(on_white(rgba)).convert(mode).resize(
+        (size, size), Image.NEAREST if mode == 'L' else Image.BICUBIC)
     array = np.asarray(img, dtype=np.float32) / 255
     if array.ndim == 2:
         array = array[..., None]
     return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
 
-
 def save_png(image, path: str, settings: Dict) -> None:
     """Save a PIL image as PNG with ``settings`` as JSON text metadata.
 
-    The file is written under a temporary name in the same folder and then
-    renamed, so that ``path`` is never a partly written image. Read the
-    settings back with ``json.loads(Image.open(path).text['glide'])``.
+    The file is written whole or not at all
+    (:func:`projects.glide.files.atomic_write`: a temporary name in the
+    same folder, then renamed), so that ``path`` is never a partly written
+    image. Read the settings back with
+    ``json.loads(Image.open(path).text['glide'])``.
 
     Args:
         image (PIL.Image.Image): The image.
         path (str): The PNG to write (replaced if it exists).
         settings (dict): JSON-serialisable settings (key ``glide``).
+
+    Raises:
+        projects.glide.files.WriteError: It could not be written (a
+            ``DiskFullError`` when the disk is full); the message names
+            ``path``, and nothing is left behind.
     """
     from PIL import PngImagePlugin
     info = PngImagePlugin.PngInfo()
     info.add_text('glide', json.dumps(settings))
-    folder, base = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(
-        folder, f'.{base}.{os.getpid()}-{threading.get_ident()}.tmp')
-    try:
+    with atomic_write(path) as temporary:
         image.save(temporary, format='PNG', pnginfo=info)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _stage(scheduler, steps, suffix: str) -> Dict:

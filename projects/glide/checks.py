@@ -3,6 +3,7 @@ numbers, numpy scalars, 0-d tensors) and reject the rest with an error naming
 the argument and the accepted range."""
 import math
 import numbers
+import unicodedata
 from typing import List, Optional
 
 import torch
@@ -136,17 +137,49 @@ def check_steps(value, name: str, num_train_timesteps: int = 1000):
         raise ValueError(f'{expected}, got {describe(value)}') from None
 
 
+#: The longest prompt accepted, in characters (as the web page's). GLIDE's
+#: tokenizer keeps the first 128 tokens (the shapes models 16), about 4
+#: characters of English each: a far longer prompt is refused.
+MAX_PROMPT_CHARS = 1000
+#: Whitespace control characters, each replaced with a space.
+WHITESPACE_CONTROLS = '\t\n\r\x0b\x0c'
+
+
+def check_prompt_text(text: str, name: str = 'prompt') -> str:
+    """A prompt with tabs and line breaks made spaces; one with other
+    control characters or over :data:`MAX_PROMPT_CHARS` is refused.
+
+    Raises:
+        ValueError: naming ``name``, the character or the limit.
+    """
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f'{name} has {len(text)} characters; at most {MAX_PROMPT_CHARS} '
+            'are accepted (the model reads the first 128 tokens, about '
+            '500 characters; the shapes models 16): shorten it')
+    for i, char in enumerate(text):
+        if char in WHITESPACE_CONTROLS:
+            continue
+        if unicodedata.category(char) in ('Cc', 'Cs'):
+            raise ValueError(
+                f'{name} has a control character U+{ord(char):04X} at '
+                f'position {i + 1}: remove it (tabs and line breaks are read '
+                'as spaces)')
+    return ''.join(' ' if c in WHITESPACE_CONTROLS else c for c in text)
+
+
 def check_prompts(prompt, batch_size: Optional[int], name: str = 'prompt'
                   ) -> List[str]:
     """One prompt per sample: a str (repeated ``batch_size`` times) or a
-    list of str (of length ``batch_size``, or one prompt repeated)."""
+    list of str (of length ``batch_size``, or one prompt repeated), each
+    checked with :func:`check_prompt_text`."""
     if batch_size is not None:
         batch_size = check_int(batch_size, 'batch_size', 1)
     if prompt is None:
         raise ValueError(f'{name} is required: a str or a list of str '
                          '("" samples unconditionally)')
     if isinstance(prompt, str):
-        return [prompt] * (batch_size or 1)
+        return [check_prompt_text(prompt, name)] * (batch_size or 1)
     if not isinstance(prompt, (list, tuple)) or not prompt:
         raise TypeError(f'{name} must be a str or a non-empty list of '
                         f'str, got {describe(prompt)}')
@@ -154,7 +187,7 @@ def check_prompts(prompt, batch_size: Optional[int], name: str = 'prompt'
         if not isinstance(p, str):
             raise TypeError(f'{name} must contain only str, got '
                             f'{type(p).__name__}')
-    prompt = list(prompt)
+    prompt = [check_prompt_text(p, name) for p in prompt]
     if batch_size is not None and len(prompt) != batch_size:
         if len(prompt) != 1:
             raise ValueError(

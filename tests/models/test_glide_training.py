@@ -275,7 +275,7 @@ def test_upsampler_stage_trains_unet_up_from_downsampled_images(
 
 def test_wrong_stage_or_size_is_a_clear_error(model):
     model.train_cfg = dict(stage='both')
-    with pytest.raises(ValueError, match="stage must be 'base', 'upsample' or 'clip', got 'both'"):
+    with pytest.raises(ValueError, match=r"stage must be one of \['base', 'upsample', 'clip', 'distill_guidance', 'distill_steps'\], got 'both'"):
         model(torch.zeros(1, 3, 16, 16), samples('a'), mode='loss')
     model.train_cfg = dict(stage='base')
     with pytest.raises(ValueError, match='32px; the base network takes 16px'):

@@ -1,4 +1,5 @@
 """The pixel-based judge: accuracy on clean, noisy and mismatched pairs."""
+import itertools
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ from projects.glide.shapes import (BACKGROUNDS, CAPTION_KEYS, COLOURS,
                                    POSITIONS, SHAPES, SIZES, caption_accuracy,
                                    diversity, generate_dataset, judge_image,
                                    make_caption, render, to_uint8_images)
+from projects.glide.shapes.judge import reading
 
 VALUES = {'shape': SHAPES, 'colour': tuple(COLOURS), 'size': SIZES,
           'position': POSITIONS, 'background': tuple(BACKGROUNDS)}
@@ -167,3 +169,34 @@ def test_diversity():
     assert diversity(images) > diversity(moved[:1] + same[:3])
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2) / 127.5 - 1
     assert diversity(tensor) == pytest.approx(diversity(images), rel=1e-6)
+
+
+def test_new_concepts_are_read_only_inside_reading():
+    """A purple cross (concepts the data never shows) is read back inside
+    ``reading('purple', 'cross')`` and as the nearest data colour/shape
+    outside it; leaving the block restores the data's vocabulary."""
+    attributes = {'shape': 'cross', 'colour': 'purple', 'size': 'large',
+                  'position': 'top right', 'background': 'gray'}
+    image = render(attributes, 32)
+    with reading('purple', 'cross'):
+        judged = judge_image(image)
+        assert caption_accuracy([image], ['a large purple cross in the top '
+                                          'right corner, gray background'
+                                          ])['all'] == 1
+    assert {k: judged[k] for k in CAPTION_KEYS} == attributes
+    outside = judge_image(image)
+    assert outside['shape'] in SHAPES and outside['colour'] in COLOURS
+    with pytest.raises(ValueError, match="not a new colour or shape: "
+                       r"\['pink'\]"):
+        with reading('pink'):
+            pass
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+def test_reading_a_new_shape_keeps_the_old_ones(shape):
+    """The cross as a candidate does not steal the data's shapes."""
+    with reading('cross'):
+        for size, position in itertools.product(SIZES, POSITIONS):
+            attributes = {'shape': shape, 'colour': 'green', 'size': size,
+                          'position': position, 'background': 'black'}
+            assert judge_image(render(attributes, 32))['shape'] == shape

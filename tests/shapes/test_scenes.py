@@ -191,3 +191,27 @@ def test_cli(tmp_path):
     records = read_dataset(str(out))
     assert [r['caption'] for r in records] == [s['caption']
                                                for s in make_scenes(6, 2)]
+
+
+def test_new_concepts_render_and_parse_but_are_never_drawn():
+    """Purple and the cross (``NEW_COLOURS``/``NEW_SHAPES``) are for
+    teaching a model something new: rendered and parsed, never sampled."""
+    from projects.glide.shapes.scenes import (CROSS_ARM, NEW_COLOURS,
+                                              NEW_SHAPES)
+    cross = shape_coverage(dict(shape='cross', size='large',
+                                position='top left'), 64, supersample=8)
+    side = 2 * 0.21 * 64  # the large box's side in pixels
+    expected = (1 - (1 - CROSS_ARM)**2) * side**2
+    assert cross.sum() == pytest.approx(expected, rel=0.03)
+    attributes = dict(shape='cross', colour='purple', size='small',
+                      position='bottom left', background='white')
+    caption = make_caption(attributes, 2)
+    assert parse_caption(caption) == attributes
+    assert parse_caption('two purple crosses') == dict(
+        shape='cross', colour='purple', size=None, position=None,
+        background=None)
+    image = render(attributes, 32)
+    assert (image == NEW_COLOURS['purple']).all(axis=-1).sum() > 10
+    drawn = {s['attributes'][k] for s in make_scenes(2000, 3)
+             for k in ('shape', 'colour')}
+    assert not drawn & (set(NEW_COLOURS) | set(NEW_SHAPES))

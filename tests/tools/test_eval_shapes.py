@@ -130,3 +130,53 @@ def test_clip_table_rows(tmp_path):
     save_state_dict(init_model(CONFIG, None, device='cpu').state_dict(), base)
     with pytest.raises(SystemExit, match='--clip needs a config with a CLIP'):
         main(['--clip', '--config', CONFIG, '--checkpoint', base])
+
+
+def test_tradeoff_rows_json_and_grid(tmp_path):
+    """--tradeoff: the real row, then classifier-free, CLIP and combined
+    points on the same prompts, written as JSON and a grid."""
+    import json
+    clip_config = str(CONFIGS / 'glide_noised-clip_1xb64-2k_shapes-32x32.py')
+    ckpt = str(tmp_path / 'clip.safetensors')
+    save_state_dict(init_model(clip_config, None, device='cpu').state_dict(),
+                    ckpt)
+    out = tmp_path / 'tradeoff.json'
+    text = main(['--tradeoff', '--config', clip_config, '--checkpoint', ckpt,
+                 '--sampler', 'dpm++2m', '--prompts', '2', '--per-prompt',
+                 '4', '--steps', '2', '--scales', '3', '--clip-scales', '10',
+                 '--both', '3:10', '--json', str(out), '--grid',
+                 str(tmp_path / 'grid.png'), '--label', 'random'])
+    rows = rows_of(text)
+    assert rows[0][:5] == ['guide', 'guidance_scale', 'classifier_scale',
+                           'judge all five', 'evaluator all five']
+    assert [row[:3] for row in rows[1:]] == [
+        ['real', '-', '-'], ['classifier-free', '3', '0'],
+        ['CLIP', '1', '10'], ['both', '3', '10']]
+    data = json.loads(out.read_text())
+    real = data['rows'][0]
+    # real renders of the captions, judged: every attribute right
+    assert real['judge_all'] == 1.0 and real['eval_all'] == 1.0
+    assert all(0 <= r['precision'] <= 1 and r['fd'] >= 0
+               for r in data['rows'])
+    assert (tmp_path / 'grid.png').stat().st_size > 0
+
+
+def test_tradeoff_plots(tmp_path):
+    """--plot draws the three pairs of curves from --tradeoff's JSON."""
+    import json
+    keys = dict(precision=0.9, recall=0.5, fd=10.0, judge_all=0.9,
+                match=0.95)
+    rows = [dict(keys, guide='real', guidance_scale=None,
+                 classifier_scale=None)]
+    rows += [dict(keys, guide='classifier-free', guidance_scale=g,
+                  classifier_scale=0.0, fd=10.0 + g) for g in (1, 3)]
+    rows += [dict(keys, guide='CLIP', guidance_scale=1.0,
+                  classifier_scale=c) for c in (10, 100)]
+    path = tmp_path / 'run.json'
+    path.write_text(json.dumps(dict(label='test', rows=rows)))
+    paths = main(['--plot', str(path), '--figures', str(tmp_path / 'f')])
+    assert [p.split('/')[-1] for p in paths.splitlines()] == [
+        'tradeoff_precision_recall.png', 'tradeoff_accuracy_fd.png',
+        'tradeoff_match_fd.png']
+    assert all((tmp_path / 'f' / p.split('/')[-1]).stat().st_size > 0
+               for p in paths.splitlines())

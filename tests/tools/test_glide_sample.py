@@ -83,7 +83,15 @@ def test_jpeg_output_says_it_has_no_metadata(tmp_path, no_model, capsys):
     (['--config', TINY, '--init-image', 'a.png', '--mask', 'm.png'],
      '--init-image/--mask need an inpainting config'),
     (['--config', TINY_INPAINT, '--init-image', 'a.png'],
-     '--init-image and --mask go together'),
+     '--init-image goes with --mask .inpainting. or with --strength'),
+    (['--config', TINY_INPAINT, '--mask', 'm.png'],
+     '--mask needs --init-image'),
+    (['--config', TINY, '--strength', '0.5'],
+     '--strength needs --init-image'),
+    (['--config', TINY_INPAINT, '--init-image', 'a.png', '--strength', '.5'],
+     '--strength: glide_tiny_16-32-inpaint.py is an inpainting config'),
+    (['--config', TINY, '--lora', 'none.safetensors:0.5'],
+     '--lora none.safetensors: no such file'),
     (['--config', TINY_INPAINT, '--init-image', 'none.png', '--mask',
       'none.png'], '--init-image none.png: no such file'),
     (['--config', TINY, '--classifier-scale', '2'],
@@ -102,6 +110,9 @@ def test_flags_that_do_not_fit_the_config_fail_early(tmp_path, no_model,
 
 
 @pytest.mark.parametrize('flag,value', [('--guidance', '-1'),
+                                        ('--strength', '0'),
+                                        ('--strength', '1.5'),
+                                        ('--lora', 'a.safetensors:nan'),
                                         ('--batch-size', '0'),
                                         ('--seed', str(2**64))])
 def test_numeric_flags_are_range_checked(tmp_path, flag, value, capsys):
@@ -155,6 +166,96 @@ def test_inpainting_keeps_the_white_mask_region(tmp_path, capsys):
     assert settings['sampler_up'] == 'GlideAncestralScheduler'
     assert settings['mask'] == str(tmp_path / 'mask.png')
     assert f'wrote {out}: 1 sample of 32x32 in' in capsys.readouterr().out
+
+
+@pytest.fixture(scope='module')
+def adapter(tmp_path_factory):
+    """An adapter file for the tiny config's base UNet (random ``up``
+    matrices, so it changes the output)."""
+    from tests.models.test_lora import LORA, build, train_adapters
+    path = tmp_path_factory.mktemp('adapter') / 'style.safetensors'
+    train_adapters(build(LORA)).save_lora(str(path))
+    return str(path)
+
+
+def test_editing_keeps_the_scene_at_low_strength_and_records_it(tmp_path):
+    """``--init-image X --strength S`` is SDEdit on the demo cascade: a
+    red circle re-prompted as blue at strength 0.6 keeps its place and size
+    and turns blue; the strength is in the settings."""
+    from projects.glide.shapes.judge import judge_image
+    from projects.glide.shapes.scenes import render
+    scene = dict(shape='circle', colour='red', size='large',
+                 position='top left', background='black')
+    Image.fromarray(render(scene, 64)).save(tmp_path / 'red.png')
+    out = tmp_path / 'edit.png'
+    main(['a large blue circle in the top left corner, black background',
+          '--out', str(out), '--steps', '10', '--steps-up', '5',
+          '--init-image', str(tmp_path / 'red.png'), '--strength', '0.6',
+          '--no-progress'])
+    image = Image.open(out)
+    judged = judge_image(np.asarray(image.convert('RGB')))
+    assert {k: judged[k] for k in scene} == dict(scene, colour='blue'), \
+        judged
+    settings = json.loads(image.text['glide'])
+    assert settings['strength'] == 0.6 and 'mask' not in settings
+    assert settings['init_image'] == str(tmp_path / 'red.png')
+
+
+@pytest.fixture(scope='module')
+def base_only_adapter(tmp_path_factory):
+    """Random weights for the tiny base-only config (no saturated pixels)
+    and an adapter file for them."""
+    from mmengine import Config
+
+    from mmagic.apis import init_model
+    from projects.glide.models.checkpoint import save_state_dict
+    from tests.models.test_glide import randomize
+    from tests.models.test_lora import LORA, train_adapters
+    folder = tmp_path_factory.mktemp('base_only')
+    cfg = Config.fromfile(TINY_BASE_ONLY)
+    save_state_dict(randomize(init_model(cfg, device='cpu')).state_dict(),
+                    str(folder / 'base.safetensors'))
+    cfg.model.lora_config = LORA
+    model = init_model(cfg, str(folder / 'base.safetensors'), device='cpu')
+    train_adapters(model).save_lora(str(folder / 'style.safetensors'))
+    return str(folder / 'base.safetensors'), str(folder / 'style.safetensors')
+
+
+def test_lora_adapters_change_the_samples_and_are_recorded(
+        tmp_path, base_only_adapter):
+    checkpoint, adapter = base_only_adapter
+    common = ['a cat', '--config', TINY_BASE_ONLY, '--checkpoint',
+              checkpoint, '--steps', '3', '--no-progress']
+    main(common + ['--out', str(tmp_path / 'plain.png')])
+    main(common + ['--out', str(tmp_path / 'lora.png'), '--lora',
+                   f'{adapter}:0.5'])
+    plain, adapted = (Image.open(tmp_path / f'{name}.png')
+                      for name in ('plain', 'lora'))
+    difference = np.abs(np.asarray(plain, float) - np.asarray(adapted))
+    assert difference.mean() > 1, difference.mean()
+    assert json.loads(adapted.text['glide'])['lora'] == [
+        dict(path=adapter, scale=0.5)]
+    assert 'lora' not in json.loads(plain.text['glide'])
+
+
+def test_an_adapter_that_does_not_fit_is_a_clear_error(tmp_path, adapter):
+    """An adapter whose first layer has another input width (made for
+    another model) stops the tool with the file and the layer named."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(adapter, framework='pt') as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    key = next(k for k in tensors if k.endswith('.lora_down'))
+    down = tensors[key]
+    tensors[key] = down.new_zeros(down.shape[0], down.shape[1] + 8)
+    other = str(tmp_path / 'other.safetensors')
+    save_file(tensors, other, metadata=meta)
+    layer = key[:-len('.lora_down')]
+    with pytest.raises(SystemExit, match=rf"--lora: .*other.safetensors: "
+                       rf"layer '{layer}': .* does not make its"):
+        main(['a cat', '--config', TINY, '--out', str(tmp_path / 'x.png'),
+              '--lora', other, '--no-progress'])
 
 
 def test_command_line_is_quiet_and_says_its_threads(tmp_path):

@@ -244,7 +244,7 @@ def test_max_iters_scales_the_schedule(tmp_path, data_root, capsys):
     assert runner.train_loop.max_iters == 8
     assert runner.train_loop.val_interval == 4
     hooks = {type(h).__name__: h for h in runner.hooks}
-    assert hooks['CheckpointHook'].interval == 2
+    assert hooks['GlideCheckpointHook'].interval == 2
     assert hooks['LoggerHook'].interval == 1
     assert [(s.begin, s.end) for s in runner.param_schedulers] == \
         [(0, 2), (2, 8)]

@@ -10,10 +10,7 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -22,9 +19,11 @@ import pytest
 from PIL import Image
 
 from projects.glide.api import VOCABULARY_KEY
+from projects.glide.web.worker import SHAPES_EXAMPLES
 from tests.conftest import ROOT, TEST_CONFIGS
 from tools.web_demo import (BRUSH, MAX_BATCH, MAX_SEED, StageProgress,
                             WebDemo)
+from tools.web_load_test import start_server, stop_server
 
 TINY = TEST_CONFIGS / 'glide_tiny_16-32.py'
 TINY_INPAINT = TEST_CONFIGS / 'glide_tiny_16-32-inpaint.py'
@@ -283,37 +282,14 @@ def browser_paths():
     return chromium, driver
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def serve(out, *args):
-    """tools/web_demo.py with ``args`` on a free local port, its log in
-    ``out/server.log``; yields the server once it answers."""
-    port = free_port()
-    log = open(out / 'server.log', 'w')
-    proc = subprocess.Popen(
-        [sys.executable, 'tools/web_demo.py', *args, '--port', str(port),
-         '--out-dir', str(out)], cwd=ROOT, stdout=log,
-        stderr=subprocess.STDOUT)
-    deadline = time.time() + 180
-    while True:
-        try:
-            with socket.create_connection(('127.0.0.1', port), timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail('the web demo did not start:\n' +
-                            (out / 'server.log').read_text())
-            time.sleep(0.5)
-    yield SimpleNamespace(url=f'http://127.0.0.1:{port}/', out=out,
-                          proc=proc, log=out / 'server.log')
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    """tools/web_demo.py with ``args`` on a free local port
+    (``tools/web_load_test.py``'s ``start_server``), its log beside
+    ``out``; yields the server once it answers."""
+    server = start_server(str(out), *args, timeout=180)
+    yield SimpleNamespace(url=server.url, out=out, proc=server.proc,
+                          log=Path(server.log))
+    stop_server(server)
 
 
 @pytest.fixture(scope='module')
@@ -584,3 +560,29 @@ def test_inpainting_page_in_a_real_browser(inpaint_server, browser,
     saved = sorted(inpaint_server.out.glob('*.png'))
     assert len(saved) == 2 and settings_of(saved[0])['inpainted']
     assert 'Traceback' not in inpaint_server.log.read_text()
+
+
+def test_edit_tab_in_a_real_browser(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    open_page(browser, server.url)
+    next(tab for tab in browser.find_elements(By.CSS_SELECTOR,
+                                              'button[role=tab]')
+         if tab.text == 'Edit').click()
+    assert 'resized to 64x64' in wait(
+        browser, lambda b: find(b, '#edit-help').text)
+    picture = tmp_path / 'circle.png'
+    Image.new('RGB', (128, 128), (128, 128, 128)).save(picture)
+    find(browser, '#edit-image input[type=file]').send_keys(str(picture))
+    type_into(find(browser, '#edit-prompt textarea'), SHAPES_EXAMPLES[0])
+    type_into(find(browser, '#edit-batch input'), 1)
+    type_into(find(browser, '#edit-steps input'), 5)
+    before = set(server.out.glob('*.png'))
+    find(browser, '#edit-generate').click()
+    wait(browser, lambda b: find(b, '#edit-status').text.startswith(
+        '1 image in'), timeout=180)
+    assert browser.find_elements(By.CSS_SELECTOR, '#edit-gallery img')
+    made, = set(server.out.glob('*.png')) - before
+    settings = settings_of(made)
+    assert settings['edited'] and settings['strength'] == 0.6
+    assert settings['prompt'] == SHAPES_EXAMPLES[0]
+    assert 'Traceback' not in server.log.read_text()

@@ -40,8 +40,13 @@ class CaptionedImageDataset(BaseDataset):
             naming it. Defaults to ``'raise'``.
         path_key, caption_key (str): The annotation's field names.
         check_images (bool): Open every image when the dataset is built
-            (its header and, for PNG, its checksums; PIL's ``verify``).
-            Defaults to True.
+            (its header and, for PNG, its checksums; PIL's ``verify``);
+            one over :data:`projects.glide.api.MAX_IMAGE_PIXELS` (8192 x
+            8192; a decompression bomb) is a bad item too, found before it
+            is decoded. Defaults to True. The images are then read by the
+            pipeline (``LoadImageFromFile``, OpenCV: 3 channels, alpha
+            dropped, 16 bits scaled to 8, CMYK, palette and greyscale
+            converted).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -134,9 +139,17 @@ class CaptionedImageDataset(BaseDataset):
             return 'image not found', path
         if self.check_images:
             from PIL import Image
+
+            from ..api import MAX_IMAGE_PIXELS
             try:
                 with Image.open(path) as img:
+                    if img.width * img.height > MAX_IMAGE_PIXELS:
+                        return 'image too large', (
+                            f'{path} ({img.width}x{img.height}, over '
+                            f'{MAX_IMAGE_PIXELS} pixels)')
                     img.verify()
+            except Image.DecompressionBombError as err:  # PIL's limit
+                return 'image too large', f'{path} ({err})'
             except Exception as err:  # PIL raises many kinds
                 return 'unreadable image', f'{path} ({err})'
         return None

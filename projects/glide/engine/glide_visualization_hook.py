@@ -5,6 +5,7 @@ from mmengine.runner import BaseLoop
 from torchvision.utils import make_grid
 
 from mmagic.registry import HOOKS
+from ..files import write_text
 
 
 def training_iter(runner) -> int:
@@ -64,8 +65,8 @@ class GlideVisualizationHook(Hook):
         image = grid.clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
         step = training_iter(runner)
         runner.visualizer.add_image(f'{mode}_samples', image, step=step)
-        with open(f'{runner.log_dir}/{mode}_prompts_{step}.txt', 'w') as f:
-            f.write('\n'.join(self._prompts) + '\n')
+        write_text(f'{runner.log_dir}/{mode}_prompts_{step}.txt',
+                   '\n'.join(self._prompts) + '\n')
         self._images, self._prompts = [], []
 
     def after_val_epoch(self, runner, metrics=None):

@@ -206,13 +206,15 @@ class StartupFilter(logging.Filter):
 
 
 def runner_class(verbose: bool):
-    """mmengine's ``Runner``, or with ``verbose=False`` one whose console
-    leaves out the start-up tables (:data:`STARTUP_RECORDS`)."""
-    from mmengine.runner import Runner
+    """:class:`~projects.glide.engine.checkpointing.GlideRunner` (mmengine's
+    ``Runner`` writing whole checkpoints), or with ``verbose=False`` one
+    whose console leaves out the start-up tables (:data:`STARTUP_RECORDS`).
+    """
+    from .checkpointing import GlideRunner
     if verbose:
-        return Runner
+        return GlideRunner
 
-    class QuietRunner(Runner):
+    class QuietRunner(GlideRunner):
         """A Runner whose console shows no start-up tables."""
 
         def build_logger(self, *args, **kwargs):

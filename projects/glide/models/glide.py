@@ -22,6 +22,7 @@ from ..checks import check_float
 from .base_scheduler import build_scheduler
 from .checkpoint import check_state_dict, match_cascade, widen_first_convs
 from .diffusion import training_losses
+from .distillation import DISTILL_STAGES, distill_loss, load_teacher
 from .editing import cut_timesteps, noise_image
 from .lora import (apply_lora_config, is_adapter_key, load_lora,
                    lora_disabled, remove_lora, save_lora)
@@ -107,6 +108,7 @@ class Glide(BaseModel):
                  init_cfg: Optional[dict] = None):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._unet_cfg = deepcopy(unet) if isinstance(unet, dict) else None
         self.unet = unet if isinstance(unet, nn.Module) else MODELS.build(unet)
         self.diffusion_scheduler = build_scheduler(diffusion_scheduler)
         self.unet_up, self.diffusion_scheduler_up = self._build_upsampler(
@@ -157,9 +159,10 @@ class Glide(BaseModel):
         gradients (and DDP no unused parameters)."""
         if self.unet_up is None and self.classifier is None:
             return
-        for name, attr in STAGE_NETWORKS.items():
+        trained = STAGE_NETWORKS[stage]
+        for attr in set(STAGE_NETWORKS.values()):
             if getattr(self, attr) is not None:
-                getattr(self, attr).requires_grad_(name == stage)
+                getattr(self, attr).requires_grad_(attr == trained)
 
     def _check_loaded_keys(self, state_dict, prefix, *args):
         """Strict loading, whatever the loader: mmengine's
@@ -169,6 +172,11 @@ class Glide(BaseModel):
         if not any(map(is_adapter_key, state_dict)):  # a base checkpoint
             expected = {k: v for k, v in expected.items()
                         if not is_adapter_key(k)}
+        if not any('.guidance_embedding.' in k for k in state_dict):
+            # a teacher's checkpoint: the student's guidance embedding keeps
+            # its zero initialisation (the student starts as the teacher)
+            expected = {k: v for k, v in expected.items()
+                        if '.guidance_embedding.' not in k}
         if self.train_cfg.get('init_from_base', False):
             widen_first_convs(state_dict, prefix, expected)
         match_cascade(self, state_dict, prefix, expected, STAGE_NETWORKS,
@@ -439,7 +447,8 @@ class Glide(BaseModel):
         unet = self.unet if base else self.unet_up
         scheduler = self.diffusion_scheduler if base else \
             self.diffusion_scheduler_up
-        guided = base and a.guidance_scale != 1.0
+        distilled = getattr(unet, 'guidance_embedding', None) is not None
+        guided = base and a.guidance_scale != 1.0 and not distilled
         text = self.encode_prompts(unet, a.prompts,
                                    a.uncond if guided else None)
         cond, paste = {}, None
@@ -455,6 +464,7 @@ class Glide(BaseModel):
             return denoise(
                 unet, scheduler, x, text,
                 guidance_scale=a.guidance_scale if guided else None,
+                guidance_input=a.guidance_scale if distilled else None,
                 cond=cond, denoised_fn=paste, generator=a.generator,
                 guidance_fn=guidance_fn, callback=on_step)
         except FloatingPointError as err:
@@ -537,6 +547,8 @@ class Glide(BaseModel):
         x_start = inputs.float()
         if stage == 'clip':
             return self.clip_loss(x_start, prompts)
+        if stage in DISTILL_STAGES:
+            return distill_loss(self, x_start, prompts)
         unet = self.unet if stage == 'base' else self.unet_up
         scheduler = (self.diffusion_scheduler
                      if stage == 'base' else self.diffusion_scheduler_up)
@@ -573,6 +585,19 @@ class Glide(BaseModel):
                                           x_start.device)
             cond.update(inpaint_image=x_start, inpaint_mask=mask)
         return cond
+
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher of a distillation stage, loaded from
+        ``train_cfg.teacher`` at first use; not a submodule (not in the
+        state dict, not trained, not wrapped by DDP)."""
+        if self.__dict__.get('_teacher') is None:
+            if self._unet_cfg is None:
+                raise ValueError('distillation builds its teacher from the '
+                                 'config of model.unet: pass unet as a dict')
+            self.__dict__['_teacher'] = load_teacher(
+                self._unet_cfg, self.train_cfg['teacher'], self.device)
+        return self.__dict__['_teacher']
 
     def clip_loss(self, inputs: torch.Tensor, prompts: list) -> dict:
         """``train_cfg.stage='clip'``: the noised CLIP guide's contrastive

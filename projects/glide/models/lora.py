@@ -319,16 +319,22 @@ def lora_state_dict(root: nn.Module, name: str = 'default'
 def save_lora(root: nn.Module, path: str, name: str = 'default') -> int:
     """Write the adapters ``name`` to ``path`` (float16 ``.safetensors``).
 
+    The file is written whole or not at all
+    (:func:`projects.glide.files.atomic_write`).
+
     Returns:
         int: The file's size in bytes.
     """
     from safetensors.torch import save_file
+
+    from ..files import atomic_write
     if not path.endswith('.safetensors'):
         raise ValueError(f'an adapter file must be .safetensors, got {path!r}')
     tensors = {k: v.to(torch.float16).contiguous().cpu()
                for k, v in lora_state_dict(root, name).items()}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, path, metadata=dict(format=FORMAT, scale='1.0'))
+    with atomic_write(path) as temporary:
+        save_file(tensors, temporary,
+                  metadata=dict(format=FORMAT, scale='1.0'))
     return os.path.getsize(path)
 
 

@@ -49,7 +49,8 @@ def denoise(unet: nn.Module,
             generator: Optional[torch.Generator] = None,
             step_noise: Optional[Sequence[torch.Tensor]] = None,
             guidance_fn: Optional[Callable] = None,
-            callback: Optional[Callable] = None) -> torch.Tensor:
+            callback: Optional[Callable] = None,
+            guidance_input: Optional[float] = None) -> torch.Tensor:
     """Run one stage's sampling loop over ``scheduler.timesteps``.
 
     Args:
@@ -73,6 +74,9 @@ def denoise(unet: nn.Module,
             ``callback(i, t, x, pred_xstart)`` (step index, timestep, the new
             sample, the step's x_0 prediction): progress bars, previews,
             trajectories.
+        guidance_input (float, optional): The guidance scale w of a
+            guidance-distilled network (``guidance_embed``), given to it as
+            an input: one pass per step (``text`` has batch B).
 
     Returns:
         Tensor: x_0, (B, C, H, W).
@@ -80,7 +84,10 @@ def denoise(unet: nn.Module,
     Raises:
         FloatingPointError: when a step produces NaN/Inf.
     """
-    cond = cond or {}
+    cond = dict(cond or {})
+    if guidance_input is not None:
+        cond['guidance'] = torch.full((x.shape[0], ), float(guidance_input),
+                                      device=x.device)
     guided = guidance_scale is not None
     if guided:
         cond = {k: torch.cat([v, v]) for k, v in cond.items()}

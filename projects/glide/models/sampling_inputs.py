@@ -62,6 +62,11 @@ def check_inputs(model, init_image=None, prompt=None, batch_size=None,
         check_memory(model, batch_size, guided)
     prompts = check_prompts(prompt, batch_size, 'prompt')
     batch = len(prompts)
+    if negative_prompt is not None and \
+            getattr(model.unet, 'guidance_embedding', None) is not None:
+        raise ValueError('negative_prompt: this guidance-distilled model '
+                         'learnt guidance against the empty prompt and '
+                         'takes no other')
     uncond = (check_prompts(negative_prompt, batch, 'negative_prompt')
               if negative_prompt is not None else [''] * batch)
     classifier_scale = _check_classifier(model, classifier_scale, labels)

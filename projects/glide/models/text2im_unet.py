@@ -44,6 +44,10 @@ from .group_norm import glide_norm_cfg
 from .text_transformer import LayerNorm32, Transformer
 
 TextCondition = Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
+#: A guidance scale w is embedded as the timestep ``w * 100`` would be (the
+#: scales of use, 1 to 10, then span the sinusoids' frequencies as the
+#: timesteps do).
+GUIDANCE_EMBED_SCALE = 100.0
 
 
 @MODELS.register_module()
@@ -78,6 +82,10 @@ class Text2ImUNet(DenoisingUnet):
         attention_cfg (dict, optional): mmagic attention config; type
             ``MultiHeadAttentionBlock`` (as in MMagic's release configs) is
             served by :class:`GlideAttentionBlock`.
+        guidance_embed (bool): A guidance-distilled student (Meng et al.
+            2023): ``forward`` takes the guidance scale w, embedded into the
+            timestep embedding, and one pass predicts the guided output.
+            Defaults to False.
         **kwargs: Other :class:`DenoisingUnet` arguments (``norm_cfg``,
             ``use_scale_shift_norm``, ``resblock_updown``, ...).
     """
@@ -111,6 +119,7 @@ class Text2ImUNet(DenoisingUnet):
                  norm_cfg: dict = dict(type='GlideGN32', num_groups=32),
                  use_scale_shift_norm: bool = True,
                  resblock_updown: bool = True,
+                 guidance_embed: bool = False,
                  **kwargs):
         kwargs.pop('tokenizer', None)  # MMagic's configs may name one
         kwargs.pop('output_cfg', None)  # GLIDE always predicts eps + var
@@ -139,6 +148,14 @@ class Text2ImUNet(DenoisingUnet):
         if xf_width:
             self._build_text_side(xf_layers, xf_heads, xf_final_ln, n_vocab,
                                   base_channels)
+        #: A guidance-distilled student's embedding of the guidance scale w
+        #: (added to the timestep embedding; its last layer starts at zero,
+        #: so the student starts as its teacher): :mod:`.distillation`.
+        self.guidance_embedding = nn.Sequential(
+            nn.Linear(base_channels, base_channels * 4), nn.SiLU(),
+            nn.Linear(base_channels * 4, base_channels * 4)) \
+            if guidance_embed else None
+        self._zero_guidance_embedding()
         self._use_torch_silu()
         self.attention_blocks = [
             m for m in self.modules() if isinstance(m, GlideAttentionBlock)
@@ -191,6 +208,13 @@ class Text2ImUNet(DenoisingUnet):
         if pretrained is None and getattr(self, 'xf_width', 0) and hasattr(
                 self, 'transformer'):
             self._init_text_weights()
+        if pretrained is None:
+            self._zero_guidance_embedding()
+
+    def _zero_guidance_embedding(self):
+        if getattr(self, 'guidance_embedding', None) is not None:
+            nn.init.zeros_(self.guidance_embedding[-1].weight)
+            nn.init.zeros_(self.guidance_embedding[-1].bias)
 
     def _init_text_weights(self):
         nn.init.normal_(self.token_embedding.weight, std=0.02)
@@ -255,6 +279,7 @@ class Text2ImUNet(DenoisingUnet):
                 tokens: Optional[torch.Tensor] = None,
                 mask: Optional[torch.Tensor] = None,
                 text: Optional[TextCondition] = None,
+                guidance: Optional[torch.Tensor] = None,
                 **cond) -> torch.Tensor:
         """Predict eps and the variance value for noisy images ``x``.
 
@@ -265,6 +290,10 @@ class Text2ImUNet(DenoisingUnet):
                 ``text`` (from :meth:`encode_text`) is given.
             text (dict, optional): Precomputed text condition with batch B
                 (or 1, broadcast).
+            guidance (Tensor | float, optional): The classifier-free
+                guidance scale w, (B,) or scalar: required by a
+                guidance-distilled network (``guidance_embed=True``), refused
+                by the others.
             **cond: The variant's extra inputs (``low_res``,
                 ``inpaint_image``, ``inpaint_mask``).
 
@@ -277,10 +306,7 @@ class Text2ImUNet(DenoisingUnet):
         if timesteps.dim() == 0:
             timesteps = timesteps[None]
         timesteps = timesteps.expand(batch)
-        time_embed = self.time_embedding
-        emb = time_embed.blocks(
-            time_embed.embedding_fn(timesteps).to(
-                time_embed.blocks[0].weight.dtype))
+        emb = self._embed_time(timesteps, guidance)
         if text is None:
             text = self.encode_text(tokens, mask)
         kv = text['kv']
@@ -302,6 +328,28 @@ class Text2ImUNet(DenoisingUnet):
             h = self._run_block(block, torch.cat([h, hs.pop()], dim=1), emb,
                                 kv_iter)
         return self.out(h).to(x.dtype)
+
+    def _embed_time(self, timesteps: torch.Tensor,
+                    guidance) -> torch.Tensor:
+        """The timestep embedding, plus the guidance scale's for a
+        guidance-distilled network (w on the scale of the timesteps:
+        ``GUIDANCE_EMBED_SCALE`` * w through the same sinusoids)."""
+        time_embed = self.time_embedding
+        dtype = time_embed.blocks[0].weight.dtype
+        emb = time_embed.blocks(time_embed.embedding_fn(timesteps).to(dtype))
+        if (guidance is None) != (self.guidance_embedding is None):
+            raise ValueError(
+                'a guidance-distilled network (guidance_embed=True) needs '
+                'guidance=w' if guidance is None else
+                'guidance=w is for guidance-distilled networks; this one '
+                'takes classifier-free guidance from two passes')
+        if guidance is not None:
+            w = torch.as_tensor(guidance, dtype=torch.float32,
+                                device=timesteps.device).expand(
+                                    timesteps.shape[0])
+            emb = emb + self.guidance_embedding(time_embed.embedding_fn(
+                w * GUIDANCE_EMBED_SCALE).to(dtype))
+        return emb
 
     @staticmethod
     def _run_block(block: nn.Module, h, emb, kv_iter):

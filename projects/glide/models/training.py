@@ -14,9 +14,11 @@ from ..checks import check_float, check_seed
 
 # train_cfg keys (Glide.loss, step_random_state, checkpoint matching).
 TRAIN_CFG_KEYS = ('stage', 'p_uncond', 'vb_weight', 'seed', 'min_snr_gamma',
-                  'min_snr_floor', 'low_freq_noise', 'init_from_base')
+                  'min_snr_floor', 'low_freq_noise', 'init_from_base',
+                  'teacher', 'w_range', 'student_steps')
 # The network (Glide attribute) each train_cfg.stage trains.
-STAGE_NETWORKS = dict(base='unet', upsample='unet_up', clip='classifier')
+STAGE_NETWORKS = dict(base='unet', upsample='unet_up', clip='classifier',
+                      distill_guidance='unet', distill_steps='unet')
 
 
 def check_train_cfg(model, cfg: dict) -> None:
@@ -28,8 +30,12 @@ def check_train_cfg(model, cfg: dict) -> None:
                          f'{list(TRAIN_CFG_KEYS)}')
     stage = cfg.get('stage', 'base')
     if stage not in STAGE_NETWORKS:
-        raise ValueError("train_cfg.stage must be 'base', 'upsample' or "
-                         f"'clip', got {stage!r}")
+        raise ValueError(f'train_cfg.stage must be one of '
+                         f'{list(STAGE_NETWORKS)}, got {stage!r}')
+    if stage.startswith('distill'):
+        from .distillation import check_distill_cfg
+        check_distill_cfg(cfg, model.unet,
+                          model.diffusion_scheduler.num_train_timesteps)
     if stage == 'upsample' and model.unet_up is None:
         raise ValueError("train_cfg.stage='upsample' needs unet_up")
     if stage == 'clip' and model.classifier is None:

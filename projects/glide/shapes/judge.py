@@ -25,25 +25,58 @@ Images are uint8 HxWx3 arrays, or float tensors/arrays in [-1, 1] shaped
 (3, H, W) (one) or (B, 3, H, W) (a batch), as the diffusion model outputs.
 """
 import math
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .scenes import (BACKGROUNDS, CAPTION_KEYS, COLOURS, HALF_EXTENT,
-                     SHAPES, draw_shape, parse_caption)
+from .scenes import (BACKGROUNDS, CAPTION_KEYS, COLOURS, CROSS_ARM,
+                     HALF_EXTENT, NEW_COLOURS, NEW_SHAPES, SHAPES,
+                     draw_shape, parse_caption)
 
 FG_THRESHOLD = 0.4
 MIN_AREA = 0.005
 #: Area of each shape over that of its bounding box.
-IDEAL_FILL = {'circle': math.pi / 4, 'square': 1.0, 'triangle': 0.5}
+IDEAL_FILL = {'circle': math.pi / 4, 'square': 1.0, 'triangle': 0.5,
+              'cross': 1 - (1 - CROSS_ARM)**2}
 #: Bounding-box side (fraction of the image) between small and large.
 SIZE_THRESHOLD = HALF_EXTENT['small'] + HALF_EXTENT['large']
 
-_COLOUR_NAMES = list(COLOURS)
-_COLOUR_RGB = np.array([COLOURS[c] for c in _COLOUR_NAMES], np.float64)
+#: The new concepts (``scenes.NEW_COLOURS``/``NEW_SHAPES``) being read.
+_READING: List[str] = []
 _BACKGROUND_NAMES = list(BACKGROUNDS)
 _BACKGROUND_RGB = np.array([BACKGROUNDS[c] for c in _BACKGROUND_NAMES],
                            np.float64)
+
+
+@contextmanager
+def reading(*names: str) -> Iterator[None]:
+    """Let the judge also read these colours of ``scenes.NEW_COLOURS`` and
+    shapes of ``scenes.NEW_SHAPES`` (for a model taught them); outside,
+    it reads the dataset's vocabulary only."""
+    unknown = [n for n in names if n not in NEW_COLOURS and
+               n not in NEW_SHAPES]
+    if unknown:
+        raise ValueError(f'not a new colour or shape: {unknown} (known: '
+                         f'{sorted(NEW_COLOURS) + list(NEW_SHAPES)})')
+    before = list(_READING)
+    _READING.extend(names)
+    try:
+        yield
+    finally:
+        _READING[:] = before
+
+
+def _colours() -> Tuple[List[str], np.ndarray]:
+    """The colour names the judge reads now and their RGB rows."""
+    table = dict(COLOURS, **{n: NEW_COLOURS[n] for n in _READING
+                             if n in NEW_COLOURS})
+    return list(table), np.array(list(table.values()), np.float64)
+
+
+def _shapes() -> Tuple[str, ...]:
+    """The shapes the judge reads now."""
+    return SHAPES + tuple(n for n in NEW_SHAPES if n in _READING)
 
 
 def to_uint8_images(images) -> List[np.ndarray]:
@@ -165,7 +198,7 @@ def judge_image(image, size: Optional[int] = None) -> Dict:
                     errors=errors)
     result.update(
         shape=shape,
-        colour=_nearest(rgb, _COLOUR_NAMES, _COLOUR_RGB),
+        colour=_nearest(rgb, *_colours()),
         size='large' if extent > SIZE_THRESHOLD else 'small',
         position=('top' if cy < 0.5 else 'bottom') + ' ' +
         ('left' if cx < 0.5 else 'right'))
@@ -215,7 +248,7 @@ def _best_shape(alpha, area, cx, cy):
     """The shape whose drawing (same area and centroid) fits the coverage
     best: (shape, its extent, the squared error of every shape)."""
     errors, extents = {}, {}
-    for shape in SHAPES:
+    for shape in _shapes():
         r = math.sqrt(max(area, 0) / IDEAL_FILL[shape]) / 2
         # The centroid of the upright triangle lies r / 3 below its box's.
         box_cy = cy - r / 3 if shape == 'triangle' else cy

@@ -48,6 +48,14 @@ BACKGROUNDS = {
     'gray': (128, 128, 128),
 }
 TEXTURES = ('plain', 'noise', 'stripes')
+#: Concepts the dataset never shows, for teaching a model something new
+#: (``tools/lora_shapes_experiment.py``): :func:`render` draws them and
+#: :func:`parse_caption` reads them, :func:`make_scene` never draws them,
+#: and the judge reads them only inside ``judge.reading(...)``.
+NEW_COLOURS = {'purple': (160, 32, 240)}
+NEW_SHAPES = ('cross',)
+#: Arm width of the cross (an upright plus sign) over its box's side.
+CROSS_ARM = 1 / 3
 
 #: The attributes that every caption names, in this order.
 CAPTION_KEYS = ('shape', 'colour', 'size', 'position', 'background')
@@ -135,7 +143,9 @@ def parse_caption(caption: str) -> Dict[str, Optional[str]]:
     """
     words = [_SYNONYMS.get(w, w)
              for w in re.findall(r'[a-z]+', caption.lower())]
-    words = [w[:-1] if w[:-1] in SHAPES else w for w in words]  # plurals
+    shapes = SHAPES + NEW_SHAPES
+    words = [w[:-2] if w[:-2] in shapes and w.endswith('es') else
+             w[:-1] if w[:-1] in shapes else w for w in words]  # plurals
 
     def one_of(values):
         found = {w for w in words if w in values}
@@ -146,8 +156,8 @@ def parse_caption(caption: str) -> Dict[str, Optional[str]]:
     position = (f'{vertical} {horizontal}'
                 if vertical and horizontal else None)
     return {
-        'shape': one_of(SHAPES),
-        'colour': one_of(COLOURS),
+        'shape': one_of(shapes),
+        'colour': one_of({**COLOURS, **NEW_COLOURS}),
         'size': one_of(SIZES),
         'position': position,
         'background': one_of(BACKGROUNDS),
@@ -243,8 +253,10 @@ def draw_shape(shape: str, cx: float, cy: float, r: float, size: int,
     """Coverage of a shape given by its bounding box, anti-aliased.
 
     Args:
-        shape: One of ``SHAPES``; the triangle is upright (apex at the top
-            centre of the box, base along its bottom).
+        shape: One of ``SHAPES`` or ``NEW_SHAPES``; the triangle is
+            upright (apex at the top centre of the box, base along its
+            bottom), the cross a plus sign with arms ``CROSS_ARM`` of the
+            box's side wide.
         cx: Centre of the bounding box, in fractions of the image side.
         cy: Centre of the bounding box (y grows downwards).
         r: Half the side of the (square) bounding box: the circle's radius.
@@ -263,6 +275,10 @@ def draw_shape(shape: str, cx: float, cy: float, r: float, size: int,
         inside = (np.abs(x) <= r) & (np.abs(y) <= r)
     elif shape == 'triangle':
         inside = (np.abs(y) <= r) & (np.abs(x) <= (y + r) / 2)
+    elif shape == 'cross':
+        arm = r * CROSS_ARM
+        inside = (np.abs(x) <= r) & (np.abs(y) <= r) & (
+            (np.abs(x) <= arm) | (np.abs(y) <= arm))
     else:
         raise ValueError(f'unknown shape {shape!r}')
     return inside.reshape(size, supersample, size,
@@ -286,8 +302,8 @@ def render(attributes: Dict, size: int = 64) -> np.ndarray:
         raise ValueError(f'size must be at least 16, got {size}')
     image = _background(attributes, size)
     alpha = shape_coverage(attributes, size)[..., None]
-    image = image * (1 - alpha) + np.array(COLOURS[attributes['colour']],
-                                           np.float64) * alpha
+    rgb = {**COLOURS, **NEW_COLOURS}[attributes['colour']]
+    image = image * (1 - alpha) + np.array(rgb, np.float64) * alpha
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
@@ -321,6 +337,10 @@ def write_dataset(out_dir: str, n: int, seed: int = 0, size: int = 64,
         out_dir/annotations.jsonl   # {"path": "images/000000.png",
                                     #  "caption": ..., "attributes": {...}}
 
+    Each file is written whole or not at all
+    (:func:`projects.glide.files.atomic_write`), the index last: a set
+    stopped part way has no index, or the previous one.
+
     Args:
         out_dir: Output folder (created if needed).
         n: Number of scenes.
@@ -334,19 +354,19 @@ def write_dataset(out_dir: str, n: int, seed: int = 0, size: int = 64,
     """
     from PIL import Image
 
-    os.makedirs(os.path.join(out_dir, 'images'), exist_ok=True)
+    from ..files import atomic_write, write_text
     records = []
-    with open(os.path.join(out_dir, 'annotations.jsonl'), 'w') as f:
-        for i in range(n):
-            scene = make_scene(seed, i)
-            path = f'images/{i:06d}.png'
+    for i in range(n):
+        scene = make_scene(seed, i)
+        path = f'images/{i:06d}.png'
+        with atomic_write(os.path.join(out_dir, path)) as temporary:
             Image.fromarray(render(scene['attributes'], size)).save(
-                os.path.join(out_dir, path))
-            record = {'path': path, **scene}
-            f.write(json.dumps(record) + '\n')
-            records.append(record)
-            if progress is not None:
-                progress(i + 1, n)
+                temporary, format='PNG')
+        records.append({'path': path, **scene})
+        if progress is not None:
+            progress(i + 1, n)
+    write_text(os.path.join(out_dir, 'annotations.jsonl'),
+               ''.join(json.dumps(record) + '\n' for record in records))
     return records
 
 

@@ -12,8 +12,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3),
+    # mmengine's CheckpointHook, its last_checkpoint written atomically
+    # (projects/glide/engine/checkpointing.py)
+    checkpoint=dict(type='GlideCheckpointHook', interval=1000,
+                    by_epoch=False, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 # EMA of the weights (mmengine's): checkpoints and validation use it.
 custom_hooks = [
@@ -26,6 +28,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))  # 'gloo' for CPU processes
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
+# Checkpoints written whole or not at all (a temporary file renamed);
+# tools/train.py and tools/test.py use it too.
+runner_type = 'GlideRunner'
 log_level = 'INFO'
 load_from = None
 resume = False
