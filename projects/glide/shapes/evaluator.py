@@ -202,12 +202,18 @@ def save_evaluator(net: ShapesEvaluator, path: str = DEFAULT_PATH,
     meta = {'heads': json.dumps(HEADS), 'feature_dim': str(FEATURE_DIM)}
     if metadata:
         meta['notes'] = json.dumps(metadata)
-    save_file(state, path, metadata=meta)
+    from ..files import atomic_write
+    with atomic_write(path) as tmp:  # whole or not at all
+        save_file(state, tmp, metadata=meta)
 
 
 def load_evaluator(path: str = DEFAULT_PATH) -> ShapesEvaluator:
     """The evaluator with the weights of ``path`` (float32, eval mode)."""
     from safetensors.torch import load_file
+
+    from ..api import CHECKSUMS
+    from ..files import verify_sha256
+    verify_sha256(path, CHECKSUMS)  # the shipped file: its recorded hash
     state = {k: v.float() for k, v in load_file(path).items()}
     net = ShapesEvaluator()
     net.load_state_dict(state)  # strict: the keys must be the evaluator's
