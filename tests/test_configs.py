@@ -77,7 +77,7 @@ def test_config_loads(path):
 
 def test_shapes_configs_are_built_from_the_pieces_not_the_laion_files():
     shapes = [p for p in OWN_CONFIGS if '_shapes-' in p.name]
-    assert len(shapes) == 9
+    assert len(shapes) == 10
     for path in shapes:
         inherited = ancestors(path)
         assert inherited, path.name

@@ -38,6 +38,19 @@ def test_atomic_write_replaces_whole(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes
 
 
+def test_a_safetensors_file_gets_the_usual_mode(tmp_path):
+    """safetensors' save_file replaces the file it writes with a 0600 one;
+    the published file still gets what open() would give."""
+    import torch
+    from projects.glide.models.checkpoint import save_state_dict
+    path = tmp_path / 'model.safetensors'
+    with atomic_write(str(path)) as temporary:
+        save_state_dict({'w': torch.zeros(2)}, temporary)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_body_error_leaves_the_old_file(tmp_path):
     path = tmp_path / 'out.txt'
     path.write_text('old')

@@ -10,8 +10,9 @@
 #    (glide_distill-{13,7,4}steps_1xb16-1k_shapes-32x32), each stage's
 #    teacher the previous one's published EMA weights
 #    (work_dirs/NAME/student.safetensors, float16);
-# 4. the 4-step student published to OUT (default
-#    work_dirs/glide_shapes-32-distilled.safetensors).
+# 4. the 4-step student and the demo upsampler published to OUT (default
+#    work_dirs/glide_shapes-32-distilled.safetensors, float16; written
+#    whole or not at all).
 # Each stage validates with the pixel judge and resumes where it stopped
 # when run again (mmengine's --resume from the last complete checkpoint).
 set -euo pipefail
@@ -42,6 +43,9 @@ for name in "${STAGES[@]}"; do
         "$work/student.safetensors" --dtype float16
   fi
 done
-cp "work_dirs/${STAGES[-1]}/student.safetensors" "$OUT.tmp"
-mv "$OUT.tmp" "$OUT"  # a kill leaves no half-written OUT
+# OUT: the distilled cascade, the 4-step student beside the demo upsampler
+# (glide_distilled-4steps_shapes-32-64.py samples it)
+"$PYTHON" tools/publish_checkpoint.py "work_dirs/${STAGES[-1]}/iter_1000.pth" \
+    "$OUT" --dtype float16 --merge checkpoints/glide_shapes-32.safetensors \
+    --merge-only unet_up.
 echo "distill_shapes.sh: wrote $OUT"

@@ -19,7 +19,15 @@ trained by its own run with the base network frozen::
 
 A tensor that two checkpoints both hold must be equal in them (after the
 cast to ``--dtype``), else nothing is written: merged runs must share the
-networks they did not train.
+networks they did not train. ``--merge-only`` takes only the networks of
+those key prefixes from the ``--merge`` checkpoints: the distilled cascade
+is the 4-step student and the demo model's upsampler
+(tools/distill_shapes.sh)::
+
+    python tools/publish_checkpoint.py \
+        work_dirs/glide_distill-4steps_1xb16-1k_shapes-32x32/iter_1000.pth \
+        checkpoints/glide_shapes-32-distilled.safetensors \
+        --merge checkpoints/glide_shapes-32.safetensors --merge-only unet_up.
 """
 import argparse
 import os
@@ -44,6 +52,9 @@ def main(argv=None):
     p.add_argument('--merge', nargs='+', default=[], metavar='CKPT',
                    help='add the tensors of these checkpoints (shared '
                    'tensors must be equal)')
+    p.add_argument('--merge-only', nargs='+', metavar='PREFIX',
+                   help='take only the keys with these prefixes from the '
+                   '--merge checkpoints (e.g. unet_up.)')
     args = p.parse_args(argv)
     import torch
     from projects.glide.files import WriteError, atomic_write
@@ -60,6 +71,8 @@ def main(argv=None):
     ckpt, state = weights(args.checkpoint)
     for other in args.merge:
         for k, v in weights(other)[1].items():
+            if args.merge_only and not k.startswith(tuple(args.merge_only)):
+                continue
             if k in state and not torch.equal(state[k], v):
                 sys.exit(f'publish_checkpoint.py: {k} differs between '
                          f'{args.checkpoint} and {other}: they do not share '

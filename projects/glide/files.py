@@ -54,13 +54,18 @@ def temporary_name(path: str) -> str:
     ext = os.path.splitext(base)[1]
     fd, name = tempfile.mkstemp(prefix=f'.{base}.',
                                 suffix=TEMPORARY_MARK + ext, dir=folder)
-    try:  # mkstemp's 0600 -> what open() would give
-        os.fchmod(fd, 0o666 & ~_UMASK)
+    os.close(fd)
+    _usual_mode(name)
+    return name
+
+
+def _usual_mode(name: str) -> None:
+    """mkstemp's 0600 (and that of writers that replace the file, such as
+    safetensors' ``save_file``) -> what ``open()`` would give."""
+    try:
+        os.chmod(name, 0o666 & ~_UMASK)
     except (AttributeError, OSError):  # Windows
         pass
-    finally:
-        os.close(fd)
-    return name
 
 
 def is_temporary(name: str) -> bool:
@@ -163,6 +168,7 @@ def atomic_write(path: str) -> Iterator[str]:
     try:
         yield temporary
         fsync_file(temporary)
+        _usual_mode(temporary)
         os.replace(temporary, path)
     except (OSError, RuntimeError) as err:
         if isinstance(err, WriteError) or (isinstance(err, RuntimeError) and

@@ -75,6 +75,19 @@ def test_timesteps_descend_and_end_at_zero(name):
     assert steps == sorted(steps, reverse=True) and steps[-1] == 0
 
 
+def test_one_step_starts_from_the_last_timestep(name):
+    """One step (a distilled student's single pass) is x_0 predicted at
+    t = T - 1 from pure noise, not the reference's '1' (t = 0, where a
+    sample of noise stays noise)."""
+    scheduler = make(name)
+    scheduler.set_timesteps(1)
+    assert scheduler.timesteps.tolist() == [999]
+    x = torch.randn(SHAPE)
+    out = scheduler.step(network(x, 999), 999, x, noise=torch.randn(SHAPE))
+    torch.testing.assert_close(out['prev_sample'], out['pred_xstart'],
+                               rtol=0, atol=1e-5)
+
+
 def test_set_timesteps_resets_the_state(name):
     """A second run after set_timesteps is the same as a fresh scheduler's
     (the multistep solver forgets its previous x_0)."""

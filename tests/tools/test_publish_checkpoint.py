@@ -42,3 +42,19 @@ def test_merge_refuses_runs_whose_shared_network_differs(tmp_path, capsys):
     with pytest.raises(SystemExit, match='unet.w differs between'):
         publish([up, str(out), '--merge', other])
     assert not out.exists()
+
+
+def test_merge_only_takes_the_named_networks(tmp_path):
+    """The distilled cascade: the student's unet beside another file's
+    upsampler; that file's own unet (the teacher) and CLIP are left out."""
+    student = _training_checkpoint(tmp_path / 'student.pth',
+                                   **{'unet.w': torch.ones(2)})
+    demo = _training_checkpoint(tmp_path / 'demo.pth', **{
+        'unet.w': torch.zeros(2), 'unet_up.w': torch.full((3, ), 2.0),
+        'classifier.w': torch.ones(1)})
+    out = tmp_path / 'distilled.safetensors'
+    publish([student, str(out), '--merge', demo, '--merge-only', 'unet_up.'])
+    state = read_state_dict(str(out))
+    assert set(state) == {'unet.w', 'unet_up.w'}
+    assert torch.equal(state['unet.w'].float(), torch.ones(2))
+    assert torch.equal(state['unet_up.w'].float(), torch.full((3, ), 2.0))

@@ -68,9 +68,10 @@ class GlideBaseScheduler:
         Args:
             num_inference_steps (int | str | Sequence[int], optional): N (N
                 steps evenly spread over the training steps, the last one
-                included, as the reference's ``'N'``), or a reference
-                respacing string (``'fast27'``, ``'ddim50'``, ``'10,10,3'``),
-                or explicit timesteps. None: the configured default.
+                included, as the reference's ``'N'``; 1: the last timestep
+                alone), a reference respacing string (``'fast27'``,
+                ``'ddim50'``, ``'10,10,3'``) or explicit timesteps. None: the
+                configured default.
         """
         spec = (self.default_respacing
                 if num_inference_steps is None else num_inference_steps)
@@ -78,6 +79,10 @@ class GlideBaseScheduler:
                 0 < spec <= self.num_train_timesteps):
             raise ValueError('num_inference_steps must be in [1, '
                              f'{self.num_train_timesteps}], got {spec}')
+        if isinstance(spec, (int, np.integer)) and spec == 1:
+            # one step from pure noise: the last timestep (the reference's
+            # '1' is t = 0, where a sample from noise stays noise)
+            spec = [self.num_train_timesteps - 1]
         steps = space_timesteps(self.num_train_timesteps, spec)
         self.diffusion = GaussianDiffusion(self.betas, steps)
         self.timesteps = torch.tensor(steps[::-1], dtype=torch.long)
